@@ -50,6 +50,9 @@ def base_config() -> ml_collections.ConfigDict:
   # What to train.
   c.task = 'mrpc'           # GLUE task name, or `extra:<name>` / `csv` for the others.
   c.data_dir = ''           # '' = vendored data/glue (GLUE) or the default extra dir.
+  c.data_source = 'tsv'     # GLUE from a GLUE directory (tsv) or TFDS (tfds).
+  c.split_seed = 0          # Seed of the 80/10/10 split of unsplit tables.
+  c.cache_dir = ''          # Token cache; '' = $ADAPTER_BERT_CACHE/tokens.
   c.backbone = 'minilm-l6'
   # task='csv': a user's own classification file (split 80/10/10 when unsplit).
   c.csv = ml_collections.ConfigDict(dict(

@@ -1,0 +1,419 @@
+"""train_and_evaluate(config, workdir): the training loop of every experiment.
+
+Data-parallel jit over all devices (a ('data',) mesh; parameters replicated,
+batches split), gradients of the trainable subset only, orbax checkpoints that
+resume with the same data order and RNG, dev evaluation, test predictions, an
+adapter-only artifact and `results.json`, written atomically at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import shutil
+import time
+from typing import Any, Callable, Iterator, Mapping
+
+from absl import logging
+import jax
+from jax.experimental import multihost_utils
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import tqdm
+
+from adapter_bert import artifacts
+from adapter_bert import backbones
+from adapter_bert import builder
+from adapter_bert import data
+from adapter_bert import optim
+from adapter_bert import tasks as tasks_lib
+from adapter_bert.data import atomic
+
+# Config keys that may change between a run and its resumption.
+_RESUMABLE_KEYS = frozenset({'overwrite', 'log_every', 'predict', 'distributed',
+                             'eval_batch_size', 'cache_dir', 'keep_checkpoints'})
+
+
+def enable_compilation_cache(path: str | None = None) -> None:
+  """Persists compiled XLA programs, so sweeps and reruns skip recompiling."""
+  path = path or os.path.join(_cache_root(), 'jax')
+  jax.config.update('jax_compilation_cache_dir', path)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)
+
+
+def _cache_root() -> str:
+  return os.environ.get('ADAPTER_BERT_CACHE',
+                        os.path.expanduser('~/.cache/adapter_bert'))
+
+
+def _is_chief() -> bool:
+  return jax.process_index() == 0
+
+
+def _say(message: str) -> None:
+  """Progress for the person at the terminal (the chief process only)."""
+  logging.info(message)
+  if _is_chief():
+    tqdm.tqdm.write(message)
+
+
+def _write_json(path: str, value: Any) -> None:
+  if _is_chief():
+    with atomic.atomic_open(path, 'w') as f:
+      json.dump(value, f, indent=2, default=_json_default)
+
+
+def _json_default(value):
+  if isinstance(value, np.generic):
+    return value.item()
+  raise TypeError(f'Cannot serialise {type(value)}')
+
+
+# --------------------------------------------------------------------------
+# Steps.
+
+
+def make_train_step(model, task: tasks_lib.ClassificationTask,
+                    tx: optax.GradientTransformation) -> Callable:
+  """jit(train_step)(trainable, opt_state, frozen, batch, rng).
+
+  Only `trainable` is differentiated: frozen weights enter as constants, so
+  XLA computes no gradient for them, and the optimizer holds state for the
+  trainable leaves alone. Parameter and optimizer buffers are donated.
+  """
+
+  def loss_fn(trainable, frozen, batch, rng):
+    params = optim.unflatten({**optim.flatten(frozen),
+                              **optim.flatten(trainable)})
+    logits = model.apply({'params': params}, batch['input_ids'],
+                         batch['token_type_ids'], batch['attention_mask'],
+                         deterministic=False, rngs={'dropout': rng})
+    per_example = task.loss(logits, batch['labels'])
+    return jnp.sum(per_example * batch['mask']) / jnp.maximum(
+        batch['mask'].sum(), 1.0)
+
+  def train_step(trainable, opt_state, frozen, batch, rng):
+    loss, grads = jax.value_and_grad(loss_fn)(trainable, frozen, batch, rng)
+    updates, opt_state = tx.update(grads, opt_state, trainable)
+    trainable = optax.apply_updates(trainable, updates)
+    return trainable, opt_state, {'loss': loss,
+                                  'grad_norm': optax.global_norm(grads)}
+
+  return jax.jit(train_step, donate_argnums=(0, 1))
+
+
+def make_eval_step(model) -> Callable:
+  """jit(eval_step)(trainable, frozen, batch) -> float32 logits."""
+
+  def eval_step(trainable, frozen, batch):
+    params = optim.unflatten({**optim.flatten(frozen),
+                              **optim.flatten(trainable)})
+    return model.apply({'params': params}, batch['input_ids'],
+                       batch['token_type_ids'], batch['attention_mask'],
+                       deterministic=True)
+
+  return jax.jit(eval_step)
+
+
+def _to_device(batch: Mapping[str, np.ndarray],
+               sharding: jax.sharding.Sharding) -> dict[str, jax.Array]:
+  local = data.host_slice(batch, jax.process_index(), jax.process_count())
+  return data.shard_batch(local, sharding)
+
+
+def predict_logits(eval_step, trainable, frozen, arrays, batch_size: int,
+                   sharding) -> np.ndarray:
+  """Logits for every example of a tokenized split, in order, each once."""
+  outputs = []
+  for batch in data.eval_batches(arrays, None, batch_size):
+    mask = batch.pop('mask')
+    logits = eval_step(trainable, frozen, _to_device(batch, sharding))
+    if jax.process_count() > 1:
+      logits = multihost_utils.process_allgather(logits, tiled=True)
+    outputs.append(np.asarray(logits)[mask == 1])
+  return np.concatenate(outputs)
+
+
+# --------------------------------------------------------------------------
+# The run.
+
+
+@dataclasses.dataclass
+class _Split:
+  examples: data.Examples
+  arrays: dict[str, np.ndarray]
+
+
+def _load_split(task, split, tokenizer, config) -> _Split:
+  examples = task.load_split(split)
+  cache_dir = config.cache_dir or os.path.join(_cache_root(), 'tokens')
+  arrays = data.tokenize_examples(tokenizer, examples, config.max_length,
+                                  cache_dir=cache_dir)
+  return _Split(examples, arrays)
+
+
+def _check_workdir(config: ml_collections.ConfigDict, workdir: str,
+                   checkpoint_dir: str) -> None:
+  """Refuses to resume a checkpoint made with another config."""
+  path = os.path.join(workdir, 'config.json')
+  if not (os.path.exists(path) and os.path.isdir(checkpoint_dir)
+          and os.listdir(checkpoint_dir)):
+    return
+  with open(path) as f:
+    previous = json.load(f)
+  current = json.loads(config.to_json())
+  changed = sorted(k for k in set(previous) | set(current)
+                   if k not in _RESUMABLE_KEYS
+                   and previous.get(k) != current.get(k))
+  if not changed:
+    return
+  if not config.overwrite:
+    details = ', '.join(f'{k}: {previous.get(k)!r} -> {current.get(k)!r}'
+                        for k in changed)
+    raise ValueError(f'{workdir} holds a checkpoint of a different config '
+                     f'({details}). Use another --workdir, or set '
+                     '--config.overwrite=True to discard it.')
+  logging.warning('Discarding checkpoints of a different config in %s',
+                  workdir)
+  if _is_chief():
+    shutil.rmtree(checkpoint_dir)
+
+
+def _validate(config: ml_collections.ConfigDict) -> None:
+  if config.method not in optim.METHODS:
+    raise ValueError(f'Unknown method {config.method!r}; valid methods: '
+                     f'{optim.METHODS}')
+  if config.method == 'adapter' and config.placement == 'none':
+    raise ValueError("method 'adapter' needs a placement other than 'none'.")
+  if config.batch_size % jax.device_count():
+    raise ValueError(f'batch_size {config.batch_size} is not divisible by the '
+                     f'{jax.device_count()} devices.')
+
+
+def _trim_log(path: str, step: int) -> None:
+  """Drops log lines past the restored step (written by the interrupted run)."""
+  if not os.path.exists(path) or not _is_chief():
+    return
+  with open(path) as f:
+    kept = [l for l in f if json.loads(l)['step'] <= step]
+  with atomic.atomic_open(path, 'w') as f:
+    f.writelines(kept)
+
+
+class _Logger:
+  """metrics.jsonl plus TensorBoard event files, on the chief process only."""
+
+  def __init__(self, workdir: str):
+    self._path = os.path.join(workdir, 'metrics.jsonl')
+    self._tb = None
+    if _is_chief():
+      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+      self._tb = SummaryWriter(os.path.join(workdir, 'tb'))
+
+  def write(self, step: int, split: str, values: Mapping[str, float]) -> None:
+    if not _is_chief():
+      return
+    with open(self._path, 'a') as f:
+      f.write(json.dumps(dict(step=step, split=split, **values)) + '\n')
+    for key, value in values.items():
+      self._tb.add_scalar(f'{split}/{key}', value, step)
+    self._tb.flush()
+
+  def close(self):
+    if self._tb is not None:
+      self._tb.close()
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       interrupt_after_step: int | None = None
+                       ) -> dict[str, Any]:
+  """Trains, evaluates and exports one run; resumes if workdir has a checkpoint.
+
+  Args:
+    config: see configs/common.py for every key.
+    workdir: output directory (checkpoints, logs, artifact, results.json).
+    interrupt_after_step: stop (as if preempted) right after this step's
+      checkpoint; for resumption tests and drills.
+
+  Returns:
+    The results dict also written to `workdir/results.json`.
+  """
+  if config.distributed:
+    jax.distributed.initialize()
+  _validate(config)
+  workdir = os.path.abspath(workdir)
+  checkpoint_dir = os.path.join(workdir, 'checkpoints')
+  os.makedirs(workdir, exist_ok=True)
+  _check_workdir(config, workdir, checkpoint_dir)
+  _write_json(os.path.join(workdir, 'config.json'), json.loads(config.to_json()))
+
+  # Task, backbone and data.
+  task = tasks_lib.get_task(config.task, data_dir=config.data_dir,
+                            data_source=config.data_source,
+                            csv_spec=config.csv, split_seed=config.split_seed)
+  backbone = backbones.resolve(config.backbone)
+  tokenizer = backbones.load_tokenizer(backbone)
+  train = _load_split(task, 'train', tokenizer, config)
+  evals = {s: _load_split(task, s, tokenizer, config) for s in task.eval_splits}
+  steps_per_epoch = data.steps_per_epoch(len(train.examples), config.batch_size)
+  total_steps = (config.max_steps if config.max_steps > 0 else
+                 int(len(train.examples) * config.epochs / config.batch_size))
+  eval_every = config.eval_every or steps_per_epoch
+  checkpoint_every = config.checkpoint_every or eval_every
+
+  # Model and trainable subset.
+  model = builder.build_model(config, backbone.config, task.num_outputs)
+  flat = optim.flatten(builder.initial_params(model, backbone, config.seed))
+  paths = optim.trainable_paths(
+      flat, optim.method_patterns(config.method, backbone.config.num_layers,
+                                  config.top_k))
+  trainable, frozen = (optim.unflatten(t) for t in optim.partition(flat, paths))
+  report = optim.parameter_report(optim.flatten(trainable),
+                                  optim.flatten(frozen))
+  _say(f"{config.task}: {config.method} trains {report['trainable_params']:,}"
+       f" of {report['total_params']:,} parameters "
+       f"({100 * report['trainable_share']:.2f}%), {total_steps} steps of "
+       f'{config.batch_size} on {jax.device_count()} device(s).')
+  tx, schedule = optim.make_optimizer(
+      trainable, lr=config.lr, total_steps=total_steps,
+      warmup_frac=config.warmup_frac, weight_decay=config.weight_decay,
+      clip_norm=config.clip_norm, b1=config.adam_b1, b2=config.adam_b2,
+      eps=config.adam_eps, bias_correction=config.bias_correction)
+
+  mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ('data',))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  batch_sharding = data.data_sharding()
+  trainable = jax.device_put(trainable, replicated)
+  frozen = jax.device_put(frozen, replicated)
+  opt_state = jax.device_put(tx.init(trainable), replicated)
+
+  # Resume.
+  manager = ocp.CheckpointManager(
+      checkpoint_dir, options=ocp.CheckpointManagerOptions(
+          max_to_keep=config.keep_checkpoints, create=True))
+  progress = dict(step=0, train_seconds=0.0, best_score=-math.inf,
+                  best_step=-1, best_dev={}, history=[])
+  if manager.latest_step() is not None:
+    step = manager.latest_step()
+    restored = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(
+            {'trainable': trainable, 'opt_state': opt_state}),
+        progress=ocp.args.JsonRestore()))
+    trainable = restored.state['trainable']
+    opt_state = restored.state['opt_state']
+    progress = dict(restored.progress)
+    _say(f'Resumed {workdir} at step {step}.')
+  _trim_log(os.path.join(workdir, 'metrics.jsonl'), progress['step'])
+
+  train_step = make_train_step(model, task, tx)
+  eval_step = make_eval_step(model)
+  log = _Logger(workdir)
+  base_rng = jax.random.key(config.seed)
+
+  def evaluate(step):
+    results = {}
+    for split, s in evals.items():
+      logits = predict_logits(eval_step, trainable, frozen, s.arrays,
+                              config.eval_batch_size, batch_sharding)
+      results[split] = task.metrics(task.predictions(logits),
+                                    s.examples.labels)
+      log.write(step, split, results[split])
+    score = task.score(results[task.eval_splits[0]])
+    progress['history'].append(dict(step=step, score=score, **results))
+    if score > progress['best_score']:
+      progress.update(best_score=score, best_step=step,
+                      best_dev=results[task.eval_splits[0]])
+    return results
+
+  def save(step):
+    progress['step'] = step
+    manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave({'trainable': trainable,
+                                     'opt_state': opt_state}),
+        progress=ocp.args.JsonSave(progress)))
+
+  batches = data.train_batches(train.arrays, train.examples.labels,
+                               config.batch_size, config.seed,
+                               start_step=progress['step'])
+  step = progress['step']
+  bar = tqdm.tqdm(total=total_steps, initial=step, disable=not _is_chief(),
+                  desc=f'{config.task} {config.method}', dynamic_ncols=True)
+  window_start, window_examples = time.perf_counter(), 0
+  interrupted = False
+  try:
+    while step < total_steps:
+      batch = next(batches)
+      rng = jax.random.fold_in(base_rng, step)
+      trainable, opt_state, metrics = train_step(
+          trainable, opt_state, frozen, _to_device(batch, batch_sharding), rng)
+      step += 1
+      window_examples += config.batch_size
+      loss = float(metrics['loss'])
+      if not math.isfinite(loss):
+        raise FloatingPointError(
+            f'Loss became {loss} at step {step}; stopping. The last good '
+            f'checkpoint (step {manager.latest_step()}) is kept in '
+            f'{checkpoint_dir}. Try a lower learning rate (--config.lr).')
+      if step % config.log_every == 0 or step == total_steps:
+        elapsed = time.perf_counter() - window_start
+        progress['train_seconds'] += elapsed
+        values = dict(loss=loss, lr=float(schedule(step - 1)),
+                      grad_norm=float(metrics['grad_norm']),
+                      examples_per_sec=window_examples / elapsed)
+        log.write(step, 'train', values)
+        bar.set_postfix(loss=f'{loss:.4f}', lr=f"{values['lr']:.2e}",
+                        ex_s=f"{values['examples_per_sec']:.1f}")
+        window_start, window_examples = time.perf_counter(), 0
+      bar.update(1)
+      if step % eval_every == 0 or step == total_steps:
+        progress['train_seconds'] += time.perf_counter() - window_start
+        evaluate(step)
+        window_start = time.perf_counter()
+      if step % checkpoint_every == 0 or step == total_steps:
+        save(step)
+      if interrupt_after_step is not None and step >= interrupt_after_step:
+        interrupted = True
+        break
+  finally:
+    bar.close()
+    manager.wait_until_finished()
+    log.close()
+  if interrupted:
+    return dict(status='interrupted', step=step)
+
+  # Export, predict, summarise.
+  final = progress['history'][-1] if progress['history'] else {}
+  if _is_chief():
+    artifacts.export(os.path.join(workdir, 'artifact'), trainable,
+                     config=json.loads(config.to_json()), backbone=backbone,
+                     label_names=task.label_names, report=report)
+  test_metrics = {}
+  if config.predict:
+    for split in task.test_splits:
+      s = _load_split(task, split, tokenizer, config)
+      logits = predict_logits(eval_step, trainable, frozen, s.arrays,
+                              config.eval_batch_size, batch_sharding)
+      predictions = task.predictions(logits)
+      if _is_chief():
+        task.save_predictions(split, s.examples, predictions,
+                              os.path.join(workdir, 'predictions'))
+      if s.examples.labels is not None:
+        test_metrics[split] = task.metrics(predictions, s.examples.labels)
+  results = dict(
+      status='done', task=config.task, method=config.method, m=config.m,
+      lr=config.lr, epochs=config.epochs, seed=config.seed,
+      backbone=config.backbone, steps=total_steps,
+      config=json.loads(config.to_json()),
+      dev=final.get(task.eval_splits[0], {}),
+      dev_all={k: v for k, v in final.items() if k not in ('step', 'score')},
+      best_dev=progress['best_dev'], best_step=progress['best_step'],
+      score=progress['best_score'], test=test_metrics,
+      train_seconds=progress['train_seconds'], **report)
+  _write_json(os.path.join(workdir, 'results.json'), results)
+  return results
