@@ -298,7 +298,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       checkpoint_dir, options=ocp.CheckpointManagerOptions(
           max_to_keep=config.keep_checkpoints, create=True))
   progress = dict(step=0, train_seconds=0.0, best_score=-math.inf,
-                  best_step=-1, best_dev={}, history=[])
+                  best_step=-1, best_dev={}, best_dev_all={}, history=[])
   if manager.latest_step() is not None:
     step = manager.latest_step()
     restored = manager.restore(step, args=ocp.args.Composite(
@@ -328,7 +328,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     progress['history'].append(dict(step=step, score=score, **results))
     if score > progress['best_score']:
       progress.update(best_score=score, best_step=step,
-                      best_dev=results[task.eval_splits[0]])
+                      best_dev=results[task.eval_splits[0]],
+                      best_dev_all=results)
     return results
 
   def save(step):
@@ -356,6 +357,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       window_examples += config.batch_size
       loss = float(metrics['loss'])
       if not math.isfinite(loss):
+        # A result the sweep runner can rank (last) instead of retrying.
+        _write_json(os.path.join(workdir, 'results.json'), dict(
+            status='diverged', task=config.task, method=config.method,
+            m=config.m, lr=config.lr, epochs=config.epochs, seed=config.seed,
+            step=step, score=float('nan'), config=json.loads(config.to_json()),
+            **report))
         raise FloatingPointError(
             f'Loss became {loss} at step {step}; stopping. The last good '
             f'checkpoint (step {manager.latest_step()}) is kept in '
@@ -412,7 +419,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       config=json.loads(config.to_json()),
       dev=final.get(task.eval_splits[0], {}),
       dev_all={k: v for k, v in final.items() if k not in ('step', 'score')},
-      best_dev=progress['best_dev'], best_step=progress['best_step'],
+      best_dev=progress['best_dev'], best_dev_all=progress['best_dev_all'],
+      best_step=progress['best_step'],
       score=progress['best_score'], test=test_metrics,
       train_seconds=progress['train_seconds'], **report)
   _write_json(os.path.join(workdir, 'results.json'), results)

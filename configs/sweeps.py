@@ -1,0 +1,40 @@
+"""Pieces the sweep declarations of configs/glue.py and configs/extra.py share."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from configs import backbones
+
+# Variable fine-tuning (paper §3.3): train the top n layers and the head.
+VARIABLE_FT_LAYERS = (1, 2, 3, 5, 7, 9, 11, 12)
+
+
+def top_k_grid(backbone: str) -> tuple[int, ...]:
+  """The paper's n values that the backbone has layers for (minilm-l6: 1-5)."""
+  depth = backbones.num_layers(backbone)
+  return tuple(n for n in VARIABLE_FT_LAYERS if n <= depth)
+
+
+def method_keys(method: str, placement: str = 'houlsby') -> dict[str, object]:
+  """Keys one method needs; non-adapter methods carry no adapters, as get_config."""
+  return dict(method=method,
+              placement=placement if method == 'adapter' else 'none')
+
+
+def resolve_tasks(tasks: str, task: str, groups: dict[str, Sequence[str]],
+                  valid: Sequence[str]) -> tuple[str, ...]:
+  """`tasks` = '' (just `task`), a group name, or names joined by '+'."""
+  if not tasks:
+    names = (task,)
+  elif tasks in groups:
+    names = tuple(groups[tasks])
+  else:
+    names = tuple(t for t in tasks.split('+') if t)
+  unknown = [t for t in names if t not in valid]
+  if unknown or not names:
+    raise ValueError(f'Unknown task(s) {unknown} in tasks={tasks!r}; use a group '
+                     f'{sorted(groups)} or names from {tuple(valid)} joined by +.')
+  if len(set(names)) != len(names):
+    raise ValueError(f'tasks={tasks!r} names a task twice.')
+  return names

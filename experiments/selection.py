@@ -1,0 +1,83 @@
+"""Reading a sweep's results.json files and picking the best run on dev.
+
+The paper selects, per task, the grid point (over learning rate, epochs, m and
+seeds) with the best validation score. We do the same per (task, method) and
+per (task, method, size), where size is m for adapters and n for top_k.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Callable, Hashable, Iterable
+
+from absl import logging
+
+RESULTS_FILE = 'results.json'
+Result = dict[str, Any]
+
+
+def load_results(sweep_dir: str) -> list[Result]:
+  """Every results.json under `sweep_dir`, with `run` (its dir) and `run_dir`."""
+  results = []
+  for root, dirs, files in os.walk(sweep_dir):
+    dirs.sort()
+    if RESULTS_FILE not in files:
+      continue
+    path = os.path.join(root, RESULTS_FILE)
+    try:
+      with open(path) as f:
+        result = json.load(f)
+    except (OSError, ValueError) as e:
+      logging.warning('Skipping unreadable %s: %s', path, e)
+      continue
+    result['run'] = os.path.relpath(root, sweep_dir)
+    result['run_dir'] = root
+    results.append(result)
+  return results
+
+
+def size(result: Result) -> int | None:
+  """What sets a method's parameter count: m (adapter), n (top_k), else None."""
+  method = result.get('method')
+  config = result.get('config') or {}
+  if method == 'adapter':
+    return int(result.get('m', config.get('m')))
+  if method == 'top_k':
+    return int(result.get('top_k', config.get('top_k')))
+  return None
+
+
+def score(result: Result) -> float:
+  """The selection score; a missing or NaN score (diverged run) ranks last."""
+  value = result.get('score')
+  if value is None or not math.isfinite(float(value)):
+    return -math.inf
+  return float(value)
+
+
+def rank_key(result: Result) -> tuple[float, int, str]:
+  """Best first: higher score, then fewer trained parameters, then run name."""
+  return (-score(result), int(result.get('trainable_params', 0)),
+          str(result.get('run', '')))
+
+
+def best_by(results: Iterable[Result],
+            key: Callable[[Result], Hashable]) -> dict[Hashable, Result]:
+  """The best run of each group `key(result)`, groups in sorted order."""
+  groups: dict[Hashable, list[Result]] = {}
+  for result in results:
+    groups.setdefault(key(result), []).append(result)
+  return {k: min(groups[k], key=rank_key)
+          for k in sorted(groups, key=lambda k: tuple(map(str, k)))}
+
+
+def best_per_method(results: Iterable[Result]) -> dict[Hashable, Result]:
+  """(task, method) -> best run over the whole grid (lr, epochs, size, seed)."""
+  return best_by(results, lambda r: (r['task'], r['method']))
+
+
+def best_per_size(results: Iterable[Result]) -> dict[Hashable, Result]:
+  """(task, method, size) -> best run over lr, epochs and seeds."""
+  return best_by(results, lambda r: (r['task'], r['method'], size(r)))

@@ -1,0 +1,169 @@
+"""Configs build for every task and method; sweeps set only real keys."""
+
+import itertools
+
+import ml_collections
+import pytest
+
+from configs import backbones
+from configs import common
+from configs import extra
+from configs import glue
+from experiments import sweep as sweep_lib
+
+
+def _points(module, arg):
+  points = []
+  module.sweep(lambda **kw: points.append(kw), arg)
+  return points
+
+
+def _flat_keys(config, prefix=''):
+  keys = set()
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      keys |= _flat_keys(value, f'{prefix}{key}.')
+    else:
+      keys.add(prefix + key)
+  return keys
+
+
+@pytest.mark.parametrize('task', glue.TASKS)
+@pytest.mark.parametrize('method', common.METHODS)
+def test_glue_config_builds(task, method):
+  config = glue.get_config(f'task={task},method={method}')
+  assert config.task == task and config.method == method
+  assert config.placement == ('houlsby' if method == 'adapter' else 'none')
+  assert config.lr == (1e-3 if method == 'adapter' else 5e-5)
+  assert _flat_keys(config) == _flat_keys(common.base_config())
+
+
+@pytest.mark.parametrize('task', extra.TASKS)
+@pytest.mark.parametrize('method', common.METHODS)
+def test_extra_config_builds(task, method):
+  arg = f'task={task},method={method}'
+  if task == 'csv':
+    arg += ',csv_path=my.csv,text_columns=title+body,label_column=y'
+  config = extra.get_config(arg)
+  assert config.task == task and config.method == method
+  assert config.epochs in extra.PAPER_EPOCH_CHOICES
+  assert _flat_keys(config) == _flat_keys(common.base_config())
+
+
+def test_extra_name_and_csv_keys():
+  assert extra.get_config('name=emotion').task == 'extra:emotion'
+  config = extra.get_config(
+      'task=csv,csv_path=/d/my.csv,text_columns=title+body,label_column=y,'
+      'delimiter=;')
+  assert (config.csv.path, config.csv.text_columns, config.csv.label_column,
+          config.csv.delimiter) == ('/d/my.csv', 'title,body', 'y', ';')
+  with pytest.raises(ValueError, match='csv_path'):
+    extra.get_config('task=csv')
+  with pytest.raises(ValueError, match='Unknown extra task'):
+    extra.get_config('name=imdb')
+
+
+def test_bad_glue_args_raise():
+  with pytest.raises(ValueError, match='Unknown GLUE task'):
+    glue.get_config('task=imdb')
+  with pytest.raises(ValueError, match='Unknown config argument'):
+    glue.get_config('lrate=1')
+  with pytest.raises(ValueError, match='Unknown sweep'):
+    _points(glue, 'sweep=huge')
+  with pytest.raises(ValueError, match='Unknown task'):
+    _points(glue, 'tasks=rte+imdb')
+  with pytest.raises(ValueError, match='seeds'):
+    _points(glue, 'seeds=0')
+
+
+def test_paper_grid_has_18_points_per_task_and_seed():
+  points = _points(glue, 'tasks=rte+mrpc,sweep=paper,seeds=5')
+  assert len(points) == 2 * 5 * 18
+  for task, seed in itertools.product(('rte', 'mrpc'), range(5)):
+    grid = {(p['lr'], p['epochs'], p['m']) for p in points
+            if p['task'] == task and p['seed'] == seed}
+    assert grid == set(itertools.product((3e-5, 3e-4, 3e-3), (3.0, 20.0),
+                                         (8, 64, 256)))
+  assert {p['method'] for p in points} == {'adapter'}
+
+
+def test_task_groups_and_seed_offset():
+  assert {p['task'] for p in _points(glue, 'tasks=all')} == set(glue.TASKS)
+  assert len(_points(glue, 'tasks=all,sweep=paper')) == 9 * 18
+  assert {p['seed'] for p in _points(glue, 'seed=3,seeds=2')} == {3, 4}
+  # Without tasks=, the sweep covers `task` only.
+  assert {p['task'] for p in _points(glue, 'task=rte')} == {'rte'}
+
+
+def test_other_glue_grids():
+  fixed = _points(glue, 'sweep=fixed_m')
+  assert len(fixed) == 6 and {p['m'] for p in fixed} == {64}
+  finetune = _points(glue, 'sweep=finetune')
+  assert {(p['method'], p['placement']) for p in finetune} == {('full', 'none')}
+  assert len(finetune) == len(glue.FINETUNE_LRS) * len(glue.FINETUNE_EPOCHS)
+  assert {p['method'] for p in _points(glue, 'sweep=layernorm')} == {'layernorm'}
+  # minilm-l6 has 6 layers: the paper's n in {1,2,3,5,7,...} stops at 5.
+  assert {p['top_k'] for p in _points(glue, 'sweep=top_k')} == {1, 2, 3, 5}
+  large = _points(glue, 'sweep=top_k,backbone=bert-large-uncased')
+  assert {p['top_k'] for p in large} == {1, 2, 3, 5, 7, 9, 11, 12}
+
+
+def test_cpu_grid():
+  points = _points(glue, 'tasks=cpu,sweep=cpu')
+  assert {p['task'] for p in points} == {'rte', 'mrpc', 'stsb', 'cola', 'sst2'}
+  rte = {(p['method'], p.get('m'), p['lr'], p['epochs']) for p in points
+         if p['task'] == 'rte'}
+  assert rte == {('adapter', 8, 1e-3, 3.0), ('adapter', 64, 1e-3, 3.0),
+                 ('full', None, 5e-5, 3.0)}
+
+
+def test_extra_grids():
+  paper = _points(extra, 'name=sms_spam,sweep=paper')
+  assert len(paper) == 4 * 6  # lr x m at the dataset's epochs
+  assert {p['epochs'] for p in paper} == {50.0}
+  assert {p['m'] for p in paper} == {2, 4, 8, 16, 32, 64}
+  assert len(_points(extra, 'name=sms_spam,sweep=paper,epoch_grid=all')) == 72
+  table2 = _points(extra, 'tasks=all,sweep=table2')
+  assert len({p['task'] for p in table2}) == 17
+  assert {p['method'] for p in table2} == {'full', 'top_k', 'adapter'}
+  assert {p['task'] for p in _points(extra, 'tasks=emotion+extra:sms_spam')} == {
+      'extra:emotion', 'extra:sms_spam'}
+
+
+def test_extra_epochs_follow_dataset_size():
+  assert extra.paper_epochs(338349) == 20.0
+  assert extra.paper_epochs(4459) == 50.0
+  assert extra.paper_epochs(927) == 100.0
+  assert extra.get_config('name=progressive_stance').epochs == 100.0
+  assert extra.get_config('name=news_aggregator').epochs == 20.0
+  assert extra.get_config('name=news_aggregator,epochs=3').epochs == 3.0
+
+
+@pytest.mark.parametrize('module,sweeps,arg', [
+    (glue, glue.SWEEPS, 'tasks=all,backbone=bert-large-uncased'),
+    (extra, extra.SWEEPS, 'tasks=all,backbone=bert-base-uncased'),
+])
+def test_every_key_a_sweep_sets_exists(module, sweeps, arg):
+  base = module.get_config(arg)
+  valid = _flat_keys(base)
+  for name in sweeps:
+    points = _points(module, f'{arg},sweep={name}')
+    assert points, name
+    for point in points:
+      assert set(point) <= valid, (name, set(point) - valid)
+    # Values also type-check against the config and names are unique.
+    runs = sweep_lib.expand(base, points)
+    assert len({r.name for r in runs}) == len(points)
+
+
+def test_backbone_depths(tmp_path):
+  assert backbones.num_layers('minilm-l6') == 6
+  (tmp_path / 'config.json').write_text('{"num_hidden_layers": 4}')
+  assert backbones.num_layers(str(tmp_path)) == 4
+  with pytest.raises(ValueError, match='Unknown backbone'):
+    backbones.num_layers('gpt2')
+
+
+def test_extra_names_match_the_data_registry():
+  from adapter_bert.data import extra as registry  # pylint: disable=g-import-not-at-top
+  assert set(extra.DATASETS) == set(registry.EXTRA_DATASETS)

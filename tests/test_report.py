@@ -1,0 +1,127 @@
+"""The report: paper-style tables, CSVs, plots and submission files."""
+
+import csv
+import json
+import statistics
+
+import pytest
+
+from experiments import paper_results
+from experiments import report
+
+
+def _result(root, run, task, method, dev, m=64, params=1000, total=10**6,
+            seconds=10.0, predictions=None, top_k=0):
+  d = root / run
+  d.mkdir(parents=True)
+  score = statistics.mean(dev.values())
+  (d / 'results.json').write_text(json.dumps(dict(
+      task=task, method=method, m=m, lr=1e-3, epochs=3.0, seed=0,
+      config=dict(m=m, top_k=top_k), dev=dev, best_dev=dev, best_step=10,
+      score=score, trainable_params=params, total_params=total,
+      trainable_share=params / total, train_seconds=seconds, steps=20)))
+  if predictions:
+    (d / 'predictions').mkdir()
+    for name, text in predictions.items():
+      (d / 'predictions' / name).write_text(text)
+
+
+@pytest.fixture
+def sweep_dir(tmp_path):
+  root = tmp_path / 'sweep'
+  _result(root, 'rte-adapter-m8', 'rte', 'adapter', {'accuracy': 0.6321},
+          m=8, params=20_000, seconds=100,
+          predictions={'RTE.tsv': 'index\tprediction\n0\tentailment\n'})
+  _result(root, 'rte-adapter-m64', 'rte', 'adapter', {'accuracy': 0.6101},
+          m=64, params=40_000, seconds=120,
+          predictions={'RTE.tsv': 'index\tprediction\n0\tnot_entailment\n'})
+  _result(root, 'rte-full', 'rte', 'full', {'accuracy': 0.5812},
+          params=10**6, seconds=300)
+  _result(root, 'mrpc-adapter-m8', 'mrpc', 'adapter',
+          {'f1': 0.8812, 'accuracy': 0.8333}, m=8, params=20_000, seconds=50)
+  _result(root, 'mrpc-adapter-m64', 'mrpc', 'adapter',
+          {'f1': 0.8712, 'accuracy': 0.8333}, m=64, params=40_000, seconds=60)
+  _result(root, 'mrpc-full', 'mrpc', 'full', {'f1': 0.8901, 'accuracy': 0.8502},
+          params=10**6, seconds=200)
+  _result(root, 'spam-adapter', 'extra:sms_spam', 'adapter',
+          {'accuracy': 0.9876}, params=30_000)
+  _result(root, 'spam-full', 'extra:sms_spam', 'full', {'accuracy': 0.9911},
+          params=10**6)
+  return root
+
+
+def _rows(path):
+  with open(path) as f:
+    return list(csv.reader(f))
+
+
+def test_report_renders_tables_plots_and_submission(sweep_dir, tmp_path):
+  out = tmp_path / 'out'
+  paths = report.write_report([str(sweep_dir)], str(out))
+  for name in ('report', 'glue_table', 'extra_table', 'wall_time', 'runs',
+               'params_glue', 'params_extra'):
+    assert (out / paths[name].split('/')[-1]).exists(), name
+  for png in ('params_glue.png', 'params_extra.png'):
+    assert (out / png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+  header, *rows = _rows(out / 'glue_table.csv')
+  assert header[4:6] == ['MRPC (F1 / acc)', 'RTE (acc)']
+  by_label = {r[0]: dict(zip(header, r)) for r in rows}
+  # Adapters, best over m: m=8 in both tasks.
+  adapters = by_label['Adapters (8-64)']
+  assert adapters['RTE (acc)'] == '63.2'
+  assert adapters['MRPC (F1 / acc)'] == '88.1 / 83.3'
+  assert by_label['Adapters (64)']['RTE (acc)'] == '61.0'
+  assert by_label['Full FT']['MRPC (F1 / acc)'] == '89.0 / 85.0'
+  assert by_label['Full FT']['Params for 2 tasks'] == '2.00x'
+  # m=8 in both tasks: share 2% -> 1 + 2 * 0.02.
+  assert adapters['Trained / task'] == '2.00%'
+  assert adapters['Params for 2 tasks'] == '1.04x'
+  assert adapters['Train s (sum)'] == '150'
+  paper = by_label['Paper: Adapters (8-256)']
+  assert paper['RTE (acc)'] == '71.5' and paper['MRPC (F1 / acc)'] == '89.5'
+  hub = by_label['AdapterHub 1.3: Adapters (64)']
+  assert hub['RTE (acc)'] == '54.2' and hub['MRPC (F1 / acc)'] == '86.8 / 81.4'
+
+  header, *rows = _rows(out / 'extra_table.csv')
+  spam = dict(zip(header, rows[0]))
+  assert spam['Dataset'] == 'sms_spam'
+  assert spam['Adapters (ours)'] == '98.8' and spam['Full FT (ours)'] == '99.1'
+  assert spam['Adapters (paper)'] == '95.1'
+
+  markdown = (out / 'report.md').read_text()
+  assert '| Adapters (8-64) | ours, dev |' in markdown
+  assert '63.2' in markdown and '71.5' in markdown
+  assert '](params_glue.png)' in markdown
+  # The best RTE run overall is the adapter m=8 one: its file is submitted.
+  assert (out / 'submission' / 'RTE.tsv').read_text().endswith('entailment\n')
+  assert 'not_' not in (out / 'submission' / 'RTE.tsv').read_text()
+  assert len(_rows(out / 'runs.csv')) == 1 + 8
+
+
+def test_submission_of_one_method(sweep_dir, tmp_path):
+  copied = report.copy_submission(
+      report.selection.load_results(str(sweep_dir)), str(tmp_path), 'full')
+  assert copied == {}  # The full runs made no predictions.
+
+
+def test_total_params_multiplier_matches_the_paper():
+  assert report.total_params_multiplier('full', 1.0, 9) == 9.0
+  assert round(report.total_params_multiplier('adapter', 0.036, 9), 1) == 1.3
+  assert round(report.total_params_multiplier('adapter', 0.021, 9), 1) == 1.2
+  assert round(report.total_params_multiplier('adapter', 0.0114, 17), 2) == 1.19
+
+
+def test_no_results_is_an_error(tmp_path):
+  with pytest.raises(ValueError, match='No results.json'):
+    report.write_report([str(tmp_path)], str(tmp_path / 'out'))
+
+
+def test_paper_numbers_are_consistent():
+  for row in paper_results.GLUE_TABLE1.values():
+    assert set(row['scores']) == {c for c, _, _ in paper_results.GLUE_COLUMNS}
+  table2 = paper_results.EXTRA_TABLE2
+  assert len(table2) == paper_results.EXTRA_NUM_TASKS
+  for method in ('full', 'adapter'):
+    mean = statistics.mean(row[method] for row in table2.values())
+    assert abs(mean - paper_results.EXTRA_AVERAGE[method]) < 0.05, method

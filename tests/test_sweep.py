@@ -1,0 +1,278 @@
+"""The sweep runner: names, resume, shards, input errors, best-on-dev."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import glue
+from experiments import selection
+from experiments import sweep
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class FakeTrain:
+  """Writes a results.json like train_and_evaluate; can fail on a given call."""
+
+  def __init__(self, fail_on=(), error=RuntimeError):
+    self.calls = []
+    self.fail_on = set(fail_on)
+    self.error = error
+
+  def __call__(self, config, workdir):
+    self.calls.append(os.path.basename(workdir))
+    if len(self.calls) in self.fail_on:
+      raise self.error('boom')
+    os.makedirs(workdir, exist_ok=True)
+    score = 0.5 + config.lr + config.m / 1e4
+    with open(os.path.join(workdir, 'results.json'), 'w') as f:
+      json.dump(dict(task=config.task, method=config.method, m=config.m,
+                     lr=config.lr, epochs=config.epochs, seed=config.seed,
+                     config=config.to_dict(), score=score,
+                     dev={'accuracy': score}, best_dev={'accuracy': score},
+                     trainable_params=config.m * 100, total_params=10**6),
+                f)
+
+
+def _runs(arg='task=rte,sweep=cpu'):
+  spec = os.path.join(REPO, 'configs', 'glue.py') + ':' + arg
+  base = glue.get_config(arg)
+  runs, _ = sweep.prepare(base, spec)
+  return runs
+
+
+def test_run_names_are_readable_and_stable():
+  names = [r.name for r in _runs()]
+  assert names == ['rte-adapter-m8-lr1e-3-ep3-s0', 'rte-adapter-m64-lr1e-3-ep3-s0',
+                   'rte-full-lr5e-5-ep3-s0']
+  assert sweep.run_name(dict(task='extra:sms_spam', method='top_k', top_k=3,
+                             lr=3e-5, epochs=2.5, seed=1, m=64,
+                             placement='none', init_scale=1e-2)) == (
+                                 'extra_sms_spam-top_k-k3-lr3e-5-ep2.5-s1-'
+                                 'init_scale1e-2')
+
+
+def test_runs_carry_their_overrides():
+  runs = _runs()
+  assert [r.config.m for r in runs[:2]] == [8, 64]
+  assert runs[2].config.method == 'full' and runs[2].config.placement == 'none'
+  assert runs[2].config.lr == 5e-5
+
+
+def test_interrupted_sweep_resumes_with_the_remaining_runs(tmp_path):
+  runs = _runs()
+  first = FakeTrain(fail_on={2}, error=KeyboardInterrupt)
+  with pytest.raises(KeyboardInterrupt):
+    sweep.run_sweep(runs, str(tmp_path), first)
+  assert first.calls == [runs[0].name, runs[1].name]
+  status = json.loads((tmp_path / runs[1].name / sweep.STATUS_FILE).read_text())
+  assert status['state'] == 'interrupted'
+
+  second = FakeTrain()
+  states = sweep.run_sweep(runs, str(tmp_path), second)
+  assert second.calls == [runs[1].name, runs[2].name]
+  assert set(states.values()) == {'done'}
+  assert sweep.run_sweep(runs, str(tmp_path), FakeTrain()) == states
+
+
+def test_failing_run_does_not_stop_the_sweep(tmp_path):
+  runs = _runs()
+  states = sweep.run_sweep(runs, str(tmp_path), FakeTrain(fail_on={1}))
+  assert [states[r.name] for r in runs] == ['failed', 'done', 'done']
+  status = json.loads((tmp_path / runs[0].name / sweep.STATUS_FILE).read_text())
+  assert status['error'] == 'RuntimeError: boom' and status['attempts'] == 1
+  summary = json.loads((tmp_path / 'sweep_summary.json').read_text())
+  assert summary['failed'] == [runs[0].name]
+
+  retry = FakeTrain()
+  states = sweep.run_sweep(runs, str(tmp_path), retry)
+  assert retry.calls == [runs[0].name]
+  assert set(states.values()) == {'done'}
+  status = json.loads((tmp_path / runs[0].name / sweep.STATUS_FILE).read_text())
+  assert status['attempts'] == 2 and status['state'] == 'done'
+
+
+def test_train_without_results_counts_as_failed(tmp_path):
+  runs = _runs()[:1]
+  states = sweep.run_sweep(runs, str(tmp_path), lambda config, workdir: None)
+  assert states == {runs[0].name: 'failed'}
+
+
+def test_two_shards_cover_the_sweep_exactly_once(tmp_path):
+  runs = _runs('tasks=rte+mrpc,sweep=fixed_m')  # 12 runs
+  trainers = [FakeTrain(), FakeTrain()]
+  for i, train in enumerate(trainers):
+    sweep.run_sweep(runs, str(tmp_path), train, shard=(i, 2))
+  calls = trainers[0].calls + trainers[1].calls
+  assert sorted(calls) == sorted(r.name for r in runs)
+  assert trainers[0].calls == [r.name for r in runs[0::2]]
+  for i in range(2):
+    summary = json.loads(
+        (tmp_path / f'sweep_summary.shard-{i}-of-2.json').read_text())
+    assert len(summary['states']) == 6 and not summary['failed']
+  index = json.loads((tmp_path / sweep.INDEX_FILE).read_text())
+  assert [r['name'] for r in index['runs']] == [r.name for r in runs]
+
+
+@pytest.mark.parametrize('spec', ['3/2', '0/0', 'x/2', '2/2', '-1/2', '1'])
+def test_bad_shard_specs_raise(spec):
+  with pytest.raises(ValueError, match='shard'):
+    sweep.parse_shard(spec)
+
+
+def test_shard_spec_parses():
+  assert sweep.parse_shard('') is None
+  assert sweep.parse_shard('1/3') == (1, 3)
+
+
+def _bad_config(tmp_path):
+  path = tmp_path / 'bad_config.py'
+  path.write_text(
+      'from configs import glue\n'
+      'get_config = glue.get_config\n'
+      'def sweep(add, arg=None):\n'
+      '  add(task="rte", lr=1e-3)\n'
+      '  add(task="rte", lrate=1e-3)\n')
+  return str(path)
+
+
+def test_unknown_sweep_key_fails_before_any_run(tmp_path):
+  with pytest.raises(ValueError, match=r"'lrate'.*valid keys.*'lr'"):
+    sweep.prepare(glue.get_config(), _bad_config(tmp_path))
+
+
+def test_wrongly_typed_sweep_value_fails():
+  with pytest.raises(ValueError, match='m='):
+    sweep.expand(glue.get_config(), [dict(m='big')])
+
+
+def test_duplicate_run_names_fail():
+  with pytest.raises(ValueError, match='both named'):
+    sweep.expand(glue.get_config(), [dict(lr=1e-3), dict(lr=1e-3)])
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, '-m', 'experiments.sweep', *args],
+                        cwd=REPO, capture_output=True, text=True, timeout=120,
+                        check=False)
+
+
+def test_cli_errors_before_any_run_and_dry_run_lists_shards(tmp_path):
+  workdir = tmp_path / 'sweep'
+  bad_key = _cli(f'--config={_bad_config(tmp_path)}', f'--workdir={workdir}')
+  assert bad_key.returncode != 0 and 'lrate' in bad_key.stderr
+  bad_shard = _cli('--config=configs/glue.py:task=rte,sweep=cpu',
+                   f'--workdir={workdir}', '--shard=3/2')
+  assert bad_shard.returncode != 0 and '3/2' in bad_shard.stderr
+  assert not workdir.exists()  # Nothing started.
+
+  dry = _cli('--config=configs/glue.py:task=rte,sweep=cpu',
+             f'--workdir={workdir}', '--shard=1/2', '--dry_run')
+  assert dry.returncode == 0, dry.stderr
+  assert 'rte-adapter-m64-lr1e-3-ep3-s0' in dry.stdout
+  assert 'rte-adapter-m8-lr1e-3-ep3-s0' not in dry.stdout  # Shard 0.
+  assert not workdir.exists()
+
+
+# ------------------------------------------------------------ best on dev
+
+
+def _result(root, run, score, task='rte', method='adapter', m=64,
+            params=1000, top_k=0):
+  d = root / run
+  d.mkdir(parents=True)
+  (d / 'results.json').write_text(json.dumps(dict(
+      task=task, method=method, m=m, score=score, trainable_params=params,
+      total_params=10**6, config=dict(m=m, top_k=top_k))))
+
+
+def test_best_on_dev_picks_the_right_runs(tmp_path):
+  _result(tmp_path, 'a-m8-lr1', 0.60, m=8, params=100)
+  _result(tmp_path, 'a-m8-lr2', 0.70, m=8, params=100)
+  _result(tmp_path, 'a-m64-lr1', 0.65, m=64, params=800)
+  _result(tmp_path, 'a-m64-nan', math.nan, m=64, params=800)
+  _result(tmp_path, 'full-1', 0.72, method='full', params=10**6)
+  _result(tmp_path, 'mrpc-a', 0.80, task='mrpc', params=100)
+  _result(tmp_path, 'k1', 0.61, method='top_k', top_k=1, params=5000)
+  _result(tmp_path, 'k3', 0.66, method='top_k', top_k=3, params=15000)
+  results = selection.load_results(str(tmp_path))
+  assert len(results) == 8
+  per_method = {k: r['run'] for k, r in selection.best_per_method(results).items()}
+  assert per_method == {('mrpc', 'adapter'): 'mrpc-a', ('rte', 'adapter'): 'a-m8-lr2',
+                        ('rte', 'full'): 'full-1', ('rte', 'top_k'): 'k3'}
+  per_size = {k: r['run'] for k, r in selection.best_per_size(results).items()}
+  assert per_size[('rte', 'adapter', 64)] == 'a-m64-lr1'  # NaN ranks last.
+  assert per_size[('rte', 'adapter', 8)] == 'a-m8-lr2'
+  assert per_size[('rte', 'top_k', 1)] == 'k1'
+  assert per_size[('rte', 'full', None)] == 'full-1'
+
+
+def test_ties_go_to_fewer_parameters_then_name(tmp_path):
+  _result(tmp_path, 'b-big', 0.7, m=256, params=3000)
+  _result(tmp_path, 'c-small', 0.7, m=8, params=100)
+  _result(tmp_path, 'a-small', 0.7, m=8, params=100)
+  results = selection.load_results(str(tmp_path))
+  for _ in range(2):  # Independent of file order.
+    best = selection.best_per_method(results)[('rte', 'adapter')]
+    assert best['run'] == 'a-small'
+    results.reverse()
+
+
+# ------------------------------------------------------------ end to end
+
+
+def test_tiny_sweep_end_to_end(tmp_path):
+  """The real trainer on the tiny backbone: interrupt, resume, report."""
+  from adapter_bert import train  # pylint: disable=g-import-not-at-top
+  from experiments import report  # pylint: disable=g-import-not-at-top
+
+  arg = 'task=rte,sweep=cpu,backbone=tiny'
+  base = glue.get_config(arg)
+  base.max_steps = 3
+  base.eval_batch_size = 64
+  base.max_length = 64
+  base.checkpoint_every = 1  # So the preempted run leaves a checkpoint.
+  runs, _ = sweep.prepare(base, os.path.join(REPO, 'configs', 'glue.py') + ':'
+                          + arg)
+  calls = []
+
+  def preempted_on_second_run(config, workdir):
+    calls.append(os.path.basename(workdir))
+    if len(calls) == 2:  # Preempted after its first checkpoint.
+      train.train_and_evaluate(config, workdir, interrupt_after_step=1)
+      raise KeyboardInterrupt
+    return train.train_and_evaluate(config, workdir)
+
+  with pytest.raises(KeyboardInterrupt):
+    sweep.run_sweep(runs, str(tmp_path), preempted_on_second_run)
+  first_results = tmp_path / runs[0].name / 'results.json'
+  first_mtime = first_results.stat().st_mtime_ns
+  assert not (tmp_path / runs[1].name / 'results.json').exists()
+  assert (tmp_path / runs[1].name / 'checkpoints' / '1').exists()
+
+  calls.clear()
+
+  def resumed(config, workdir):
+    calls.append(os.path.basename(workdir))
+    return train.train_and_evaluate(config, workdir)
+
+  states = sweep.run_sweep(runs, str(tmp_path), resumed)
+  assert calls == [runs[1].name, runs[2].name]
+  assert set(states.values()) == {'done'}
+  assert first_results.stat().st_mtime_ns == first_mtime
+  results = selection.load_results(str(tmp_path))
+  assert {r['run'] for r in results} == {r.name for r in runs}
+  for r in results:
+    assert r['steps'] == 3 and 0 <= r['score'] <= 1
+    assert {'accuracy'} == set(r['best_dev'])
+
+  out = tmp_path / 'report'
+  report.write_report([str(tmp_path)], str(out))
+  assert (out / 'params_glue.png').exists()
+  assert (out / 'submission' / 'RTE.tsv').read_text().startswith(
+      'index\tprediction\n')
+  assert '| Adapters (8-64) | ours, dev |' in (out / 'report.md').read_text()
