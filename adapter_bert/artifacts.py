@@ -72,13 +72,23 @@ _SHAPE_FIELDS = ('vocab_size', 'hidden_size', 'num_layers', 'num_heads',
                  'type_vocab_size')
 
 
-def load(path: str, backbone: str | None = None) -> LoadedArtifact:
-  """Rebuilds the model of an artifact on its (or a given) backbone."""
+def read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+  """(metadata, trained parameters as a flat path → array dict) of an artifact."""
   meta_path = os.path.join(path, META_FILE)
   if not os.path.exists(meta_path):
     raise FileNotFoundError(f'{meta_path} not found: not an adapter artifact.')
   with open(meta_path) as f:
     meta = json.load(f)
+  with open(os.path.join(path, PARAMS_FILE), 'rb') as f:
+    trained = optim.flatten(flax.serialization.msgpack_restore(f.read()))
+  return meta, trained
+
+
+def load(path: str, backbone: str | None = None) -> LoadedArtifact:
+  """Rebuilds the model of an artifact on its (or a given) backbone."""
+  # fusion reads artifacts itself (through this module), hence the late import.
+  from adapter_bert import fusion  # pylint: disable=g-import-not-at-top
+  meta, trained = read(path)
   resolved = backbones.resolve(backbone or meta['backbone']['name'])
   trained_shape = meta['backbone']['shape']
   wrong = [f'{k}: artifact {trained_shape[k]} vs backbone '
@@ -93,8 +103,8 @@ def load(path: str, backbone: str | None = None) -> LoadedArtifact:
                               1 if names is None else len(names))
   params = optim.flatten(builder.initial_params(model, resolved,
                                                 config['seed']))
-  with open(os.path.join(path, PARAMS_FILE), 'rb') as f:
-    trained = optim.flatten(flax.serialization.msgpack_restore(f.read()))
+  # A fusion run's frozen LayerNorms come from a fused artifact, not the file.
+  params = fusion.load_norms(config, params)
   for key, value in trained.items():
     if key not in params:
       raise ValueError(f'Artifact parameter {key!r} does not exist in the model.')

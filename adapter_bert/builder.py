@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from adapter_bert import adapters
 from adapter_bert import backbones
 from adapter_bert import checkpoints
+from adapter_bert import heads
 from adapter_bert import modeling
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -19,30 +21,62 @@ DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 def adapter_plan(config: Mapping[str, Any],
                  num_layers: int) -> adapters.AdapterPlan:
-  """The adapter factories a config asks for (none unless method=adapter...)."""
+  """The adapter factories a config asks for (none unless method=adapter...).
+
+  `fusion_adapters` (artifact directories) builds AdapterFusion over them;
+  otherwise `placement`, `m` (or `m_per_layer`) and the variant keys build
+  bottleneck adapters. Keys added after an artifact was written default to
+  the paper's adapter, so old artifacts still load.
+  """
+  if config.get('fusion_adapters'):
+    # fusion reads artifacts, whose loader imports this module.
+    from adapter_bert import fusion  # pylint: disable=g-import-not-at-top
+    return fusion.build_plan(config['fusion_adapters'], num_layers,
+                             init_scale=config.get('fusion_init_scale', 0.02))
   if config['placement'] == 'none':
     return ()
+  per_layer = config.get('m_per_layer', '')
   return adapters.build_plan(
-      num_layers, config['placement'], size=config['m'],
-      init_scale=config['init_scale'], activation=config['adapter_act'])
+      num_layers, config['placement'],
+      size=(adapters.parse_sizes(per_layer, num_layers) if per_layer
+            else config['m']),
+      init_scale=config['init_scale'], activation=config['adapter_act'],
+      parallel=config.get('adapter_parallel', False),
+      layer_norm=config.get('adapter_ln', False),
+      depth=config.get('adapter_depth', 1),
+      scale=config.get('adapter_scale', 1.0))
+
+
+def _architecture(config: Mapping[str, Any],
+                  backbone_config: modeling.BertConfig) -> modeling.BertConfig:
+  if config['dtype'] not in DTYPES:
+    raise ValueError(f"Unknown dtype {config['dtype']!r}; valid: "
+                     f'{sorted(DTYPES)}')
+  return dataclasses.replace(backbone_config,
+                             hidden_dropout=config['dropout'],
+                             attention_dropout=config['dropout'])
 
 
 def build_model(config: Mapping[str, Any], backbone_config: modeling.BertConfig,
                 num_outputs: int) -> modeling.BertClassifier:
   """The classifier a training config describes, on a backbone architecture."""
-  if config['dtype'] not in DTYPES:
-    raise ValueError(f"Unknown dtype {config['dtype']!r}; valid: "
-                     f'{sorted(DTYPES)}')
-  arch = dataclasses.replace(backbone_config,
-                             hidden_dropout=config['dropout'],
-                             attention_dropout=config['dropout'])
+  arch = _architecture(config, backbone_config)
   return modeling.BertClassifier(
       arch, num_outputs, adapter_plan(config, arch.num_layers),
       pooling=config['pooling'], head_dropout=config['dropout'],
       dtype=DTYPES[config['dtype']])
 
 
-def initial_params(model: modeling.BertClassifier, backbone: backbones.Backbone,
+def build_span_model(config: Mapping[str, Any],
+                     backbone_config: modeling.BertConfig
+                     ) -> heads.BertSpanExtractor:
+  """The span extractor (SQuAD) a training config describes."""
+  arch = _architecture(config, backbone_config)
+  return heads.BertSpanExtractor(arch, adapter_plan(config, arch.num_layers),
+                                 dtype=DTYPES[config['dtype']])
+
+
+def initial_params(model: nn.Module, backbone: backbones.Backbone,
                    seed: int) -> dict[str, Any]:
   """Fresh init (adapters, head) with the backbone's pretrained weights merged."""
   dummy = np.zeros((1, 8), np.int32)

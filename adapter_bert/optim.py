@@ -23,8 +23,10 @@ Flat = dict[str, Any]
 HEAD = r'^(?!bert/)'
 ADAPTERS = r'/adapter_'
 LAYER_NORMS = r'layer_norm/'
+# AdapterFusion's query/key/value (adapter_bert/fusion.py).
+FUSION = r'/fusion/'
 
-METHODS = ('adapter', 'full', 'top_k', 'layernorm', 'head')
+METHODS = ('adapter', 'full', 'top_k', 'layernorm', 'head', 'fusion')
 
 
 def method_patterns(method: str, num_layers: int, top_k: int = 0) -> list[str]:
@@ -33,6 +35,8 @@ def method_patterns(method: str, num_layers: int, top_k: int = 0) -> list[str]:
   adapter: adapters, every LayerNorm and the head (the pooler stays frozen).
   full: everything. top_k: the top k layers and the head (variable
   fine-tuning). layernorm: LayerNorms and the head. head: the head only.
+  fusion: AdapterFusion's attention and the head (task adapters, LayerNorms
+  and backbone frozen; Pfeiffer et al. 2021).
   """
   if method == 'adapter':
     return [ADAPTERS, LAYER_NORMS, HEAD]
@@ -48,6 +52,8 @@ def method_patterns(method: str, num_layers: int, top_k: int = 0) -> list[str]:
     return [LAYER_NORMS, HEAD]
   if method == 'head':
     return [HEAD]
+  if method == 'fusion':
+    return [FUSION, HEAD]
   raise ValueError(f'Unknown method {method!r}; valid methods: {METHODS}')
 
 
@@ -66,8 +72,9 @@ def trainable_paths(flat: Mapping[str, Any], patterns: list[str]) -> set[str]:
     matched = {p for p in flat if re.search(pattern, p)}
     if not matched:
       raise ValueError(f'Trainable pattern {pattern!r} matches no parameter '
-                       f'(e.g. no adapters with placement none?); paths look '
-                       f'like {sorted(flat)[:3]}.')
+                       f'(e.g. no adapters with placement none, or method '
+                       f'fusion without fusion_adapters?); paths look like '
+                       f'{sorted(flat)[:3]}.')
     selected |= matched
   return selected
 
@@ -90,8 +97,13 @@ def learning_rate_schedule(lr: float, total_steps: int,
 
 
 def _decay_mask(params: Mapping[str, Any]) -> dict[str, Any]:
-  """BERT's optimizer: no weight decay on LayerNorm parameters or biases."""
-  return unflatten({p: not (re.search(LAYER_NORMS, p) or p.endswith('/bias'))
+  """BERT's optimizer: no weight decay on LayerNorm parameters or biases.
+
+  Nor on AdapterFusion's value kernels: their regulariser pulls them to the
+  identity (fusion.value_regularizer); decay would pull them to zero.
+  """
+  return unflatten({p: not (re.search(LAYER_NORMS, p) or p.endswith('/bias')
+                            or re.search(FUSION + 'value/', p))
                     for p in flatten(params)})
 
 

@@ -8,7 +8,6 @@ adapter-only artifact and `results.json`, written atomically at the end.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -31,6 +30,7 @@ from adapter_bert import artifacts
 from adapter_bert import backbones
 from adapter_bert import builder
 from adapter_bert import data
+from adapter_bert import fusion
 from adapter_bert import optim
 from adapter_bert import tasks as tasks_lib
 from adapter_bert.data import atomic
@@ -79,24 +79,29 @@ def _json_default(value):
 # Steps.
 
 
-def make_train_step(model, task: tasks_lib.ClassificationTask,
-                    tx: optax.GradientTransformation) -> Callable:
+def make_train_step(model, task: tasks_lib.Task,
+                    tx: optax.GradientTransformation,
+                    regularizer: Callable[[Any], jax.Array] | None = None
+                    ) -> Callable:
   """jit(train_step)(trainable, opt_state, frozen, batch, rng).
 
   Only `trainable` is differentiated: frozen weights enter as constants, so
   XLA computes no gradient for them, and the optimizer holds state for the
   trainable leaves alone. Parameter and optimizer buffers are donated.
+  `regularizer(params)`, if given, is added to the loss (AdapterFusion's
+  0.01·Σ‖I − V‖², from fusion.regularizer(config)).
   """
 
   def loss_fn(trainable, frozen, batch, rng):
     params = optim.unflatten({**optim.flatten(frozen),
                               **optim.flatten(trainable)})
-    logits = model.apply({'params': params}, batch['input_ids'],
-                         batch['token_type_ids'], batch['attention_mask'],
-                         deterministic=False, rngs={'dropout': rng})
-    per_example = task.loss(logits, batch['labels'])
-    return jnp.sum(per_example * batch['mask']) / jnp.maximum(
+    outputs = model.apply({'params': params}, batch['input_ids'],
+                          batch['token_type_ids'], batch['attention_mask'],
+                          deterministic=False, rngs={'dropout': rng})
+    per_example = task.loss(outputs, batch)
+    loss = jnp.sum(per_example * batch['mask']) / jnp.maximum(
         batch['mask'].sum(), 1.0)
+    return loss if regularizer is None else loss + regularizer(params)
 
   def train_step(trainable, opt_state, frozen, batch, rng):
     loss, grads = jax.value_and_grad(loss_fn)(trainable, frozen, batch, rng)
@@ -109,7 +114,7 @@ def make_train_step(model, task: tasks_lib.ClassificationTask,
 
 
 def make_eval_step(model) -> Callable:
-  """jit(eval_step)(trainable, frozen, batch) -> float32 logits."""
+  """jit(eval_step)(trainable, frozen, batch) -> the model's outputs."""
 
   def eval_step(trainable, frozen, batch):
     params = optim.unflatten({**optim.flatten(frozen),
@@ -127,35 +132,32 @@ def _to_device(batch: Mapping[str, np.ndarray],
   return data.shard_batch(local, sharding)
 
 
-def predict_logits(eval_step, trainable, frozen, arrays, batch_size: int,
-                   sharding) -> np.ndarray:
-  """Logits for every example of a tokenized split, in order, each once."""
+def predict_outputs(eval_step, trainable, frozen, arrays, batch_size: int,
+                    sharding) -> list[Any]:
+  """Model outputs for every row of a split, each once, in order.
+
+  One entry per batch (the real rows only), not concatenated: per-token
+  outputs differ in length from bucket to bucket; the task assembles them.
+  """
   outputs = []
   for batch in data.eval_batches(arrays, None, batch_size):
-    mask = batch.pop('mask')
-    logits = eval_step(trainable, frozen, _to_device(batch, sharding))
+    keep = batch.pop('mask') == 1
+    out = eval_step(trainable, frozen, _to_device(batch, sharding))
     if jax.process_count() > 1:
-      logits = multihost_utils.process_allgather(logits, tiled=True)
-    outputs.append(np.asarray(logits)[mask == 1])
-  return np.concatenate(outputs)
+      out = multihost_utils.process_allgather(out, tiled=True)
+    outputs.append(jax.tree.map(lambda x: np.asarray(x)[keep], out))
+  return outputs
 
 
 # --------------------------------------------------------------------------
 # The run.
 
 
-@dataclasses.dataclass
-class _Split:
-  examples: data.Examples
-  arrays: dict[str, np.ndarray]
-
-
-def _load_split(task, split, tokenizer, config) -> _Split:
-  examples = task.load_split(split)
+def _load_split(task: tasks_lib.Task, split: str, tokenizer,
+                config: ml_collections.ConfigDict) -> tasks_lib.Features:
   cache_dir = config.cache_dir or os.path.join(_cache_root(), 'tokens')
-  arrays = data.tokenize_examples(tokenizer, examples, config.max_length,
-                                  cache_dir=cache_dir)
-  return _Split(examples, arrays)
+  return task.load_features(split, tokenizer, max_length=config.max_length,
+                            cache_dir=cache_dir)
 
 
 def _check_workdir(config: ml_collections.ConfigDict, workdir: str,
@@ -168,8 +170,9 @@ def _check_workdir(config: ml_collections.ConfigDict, workdir: str,
   with open(path) as f:
     previous = json.load(f)
   current = json.loads(config.to_json())
+  # Keys newer than the checkpoint's config (added to the code since) pass.
   changed = sorted(k for k in set(previous) | set(current)
-                   if k not in _RESUMABLE_KEYS
+                   if k not in _RESUMABLE_KEYS and k in previous
                    and previous.get(k) != current.get(k))
   if not changed:
     return
@@ -254,22 +257,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   _write_json(os.path.join(workdir, 'config.json'), json.loads(config.to_json()))
 
   # Task, backbone and data.
-  task = tasks_lib.get_task(config.task, data_dir=config.data_dir,
-                            data_source=config.data_source,
-                            csv_spec=config.csv, split_seed=config.split_seed)
+  task = tasks_lib.from_config(config)
   backbone = backbones.resolve(config.backbone)
   tokenizer = backbones.load_tokenizer(backbone)
   train = _load_split(task, 'train', tokenizer, config)
   evals = {s: _load_split(task, s, tokenizer, config) for s in task.eval_splits}
-  steps_per_epoch = data.steps_per_epoch(len(train.examples), config.batch_size)
+  data_notes = task.describe()
+  if data_notes.get('summary'):
+    _say(f"{config.task} data: {data_notes['summary']}")
+  steps_per_epoch = data.steps_per_epoch(len(train), config.batch_size)
   total_steps = (config.max_steps if config.max_steps > 0 else
-                 int(len(train.examples) * config.epochs / config.batch_size))
+                 int(len(train) * config.epochs / config.batch_size))
   eval_every = config.eval_every or steps_per_epoch
   checkpoint_every = config.checkpoint_every or eval_every
 
   # Model and trainable subset.
-  model = builder.build_model(config, backbone.config, task.num_outputs)
+  model = task.build_model(config, backbone.config)
   flat = optim.flatten(builder.initial_params(model, backbone, config.seed))
+  flat = fusion.load_norms(config, flat)  # A no-op unless fusing adapters.
   paths = optim.trainable_paths(
       flat, optim.method_patterns(config.method, backbone.config.num_layers,
                                   config.top_k))
@@ -311,18 +316,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     _say(f'Resumed {workdir} at step {step}.')
   _trim_log(os.path.join(workdir, 'metrics.jsonl'), progress['step'])
 
-  train_step = make_train_step(model, task, tx)
+  train_step = make_train_step(model, task, tx, fusion.regularizer(config))
   eval_step = make_eval_step(model)
   log = _Logger(workdir)
   base_rng = jax.random.key(config.seed)
 
+  latest = {}  # split -> (step, outputs) of the last evaluation.
+
   def evaluate(step):
     results = {}
     for split, s in evals.items():
-      logits = predict_logits(eval_step, trainable, frozen, s.arrays,
-                              config.eval_batch_size, batch_sharding)
-      results[split] = task.metrics(task.predictions(logits),
-                                    s.examples.labels)
+      outputs = predict_outputs(eval_step, trainable, frozen, s.arrays,
+                                config.eval_batch_size, batch_sharding)
+      latest[split] = (step, outputs)
+      results[split] = task.evaluate(outputs, s)
       log.write(step, split, results[split])
     score = task.score(results[task.eval_splits[0]])
     progress['history'].append(dict(step=step, score=score, **results))
@@ -339,7 +346,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                                      'opt_state': opt_state}),
         progress=ocp.args.JsonSave(progress)))
 
-  batches = data.train_batches(train.arrays, train.examples.labels,
+  batches = data.train_batches(train.arrays, train.labels,
                                config.batch_size, config.seed,
                                start_step=progress['step'])
   step = progress['step']
@@ -403,15 +410,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   test_metrics = {}
   if config.predict:
     for split in task.test_splits:
-      s = _load_split(task, split, tokenizer, config)
-      logits = predict_logits(eval_step, trainable, frozen, s.arrays,
-                              config.eval_batch_size, batch_sharding)
-      predictions = task.predictions(logits)
+      s = (evals[split] if split in evals else
+           _load_split(task, split, tokenizer, config))
+      if latest.get(split, (None,))[0] == step:  # Evaluated at this step.
+        outputs = latest[split][1]
+      else:
+        outputs = predict_outputs(eval_step, trainable, frozen, s.arrays,
+                                  config.eval_batch_size, batch_sharding)
       if _is_chief():
-        task.save_predictions(split, s.examples, predictions,
+        task.save_predictions(split, s, outputs,
                               os.path.join(workdir, 'predictions'))
-      if s.examples.labels is not None:
-        test_metrics[split] = task.metrics(predictions, s.examples.labels)
+      metrics = task.evaluate(outputs, s)
+      if metrics:
+        test_metrics[split] = metrics
   results = dict(
       status='done', task=config.task, method=config.method, m=config.m,
       lr=config.lr, epochs=config.epochs, seed=config.seed,
@@ -423,5 +434,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       best_step=progress['best_step'],
       score=progress['best_score'], test=test_metrics,
       train_seconds=progress['train_seconds'], **report)
+  if data_notes:
+    results['data'] = data_notes
   _write_json(os.path.join(workdir, 'results.json'), results)
   return results

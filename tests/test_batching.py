@@ -44,7 +44,7 @@ def test_train_batches_structure_and_buckets():
   batch = next(batching.train_batches(arrays, labels, 16, seed=0))
   assert set(batch) == {'input_ids', 'token_type_ids', 'attention_mask',
                         'labels', 'mask'}
-  assert batch['input_ids'].shape == (16, 64)  # longest 40 -> bucket 64
+  assert batch['input_ids'].shape == (16, 48)  # longest 40 -> bucket 48
   for name in ('input_ids', 'token_type_ids', 'attention_mask'):
     assert batch[name].dtype == np.int32
   assert batch['mask'].dtype == np.float32 and batch['mask'].all()
@@ -53,7 +53,7 @@ def test_train_batches_structure_and_buckets():
   np.testing.assert_array_equal(batch['attention_mask'].sum(1),
                                 arrays['lengths'][rows])
   np.testing.assert_array_equal(
-      batch['input_ids'], arrays['input_ids'][rows, :64])
+      batch['input_ids'], arrays['input_ids'][rows, :48])
 
 
 def _rows(batch):

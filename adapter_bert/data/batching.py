@@ -16,8 +16,13 @@ from collections.abc import Iterator, Mapping, Sequence
 import jax
 import numpy as np
 
-DEFAULT_BUCKETS = (32, 64, 96, 128)
+# Steps of 16 up to BERT's usual 128, then of 64 (SQuAD windows run to 384).
+DEFAULT_BUCKETS = (16, 32, 48, 64, 80, 96, 112, 128, 192, 256, 320, 384, 448,
+                   512)
 Batch = dict[str, np.ndarray]
+# Training targets: one [N] array (class ids, scores) or a dict of them
+# (a span task's start and end positions); batches carry the same structure.
+Labels = np.ndarray | Mapping[str, np.ndarray]
 
 
 def bucket_lengths(max_length: int, buckets: Sequence[int]) -> tuple[int, ...]:
@@ -33,7 +38,7 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
   return num_examples // batch_size
 
 
-def _make_batch(arrays: Mapping[str, np.ndarray], labels: np.ndarray | None,
+def _make_batch(arrays: Mapping[str, np.ndarray], labels: Labels | None,
                 rows: np.ndarray, buckets: tuple[int, ...]) -> Batch:
   lengths = arrays['lengths'][rows]
   longest = int(lengths.max())
@@ -45,31 +50,32 @@ def _make_batch(arrays: Mapping[str, np.ndarray], labels: np.ndarray | None,
                          < lengths[:, None]).astype(np.int32),
   }
   if labels is not None:
-    batch['labels'] = labels[rows]
+    batch['labels'] = jax.tree.map(lambda x: np.asarray(x)[rows], labels)
   return batch
 
 
-def _check_inputs(arrays: Mapping[str, np.ndarray], labels: np.ndarray | None,
+def _check_inputs(arrays: Mapping[str, np.ndarray], labels: Labels | None,
                   batch_size: int) -> int:
   missing = {'input_ids', 'token_type_ids', 'lengths'} - set(arrays)
   if missing:
     raise ValueError(f'arrays lacks {sorted(missing)} (see tokenize_examples).')
   n = len(arrays['lengths'])
-  if labels is not None and len(labels) != n:
-    raise ValueError(f'{len(labels)} labels for {n} examples.')
+  for leaf in jax.tree.leaves(labels):
+    if len(leaf) != n:
+      raise ValueError(f'{len(leaf)} labels for {n} examples.')
   if batch_size <= 0:
     raise ValueError(f'batch_size must be positive, got {batch_size}.')
   return n
 
 
-def train_batches(arrays: Mapping[str, np.ndarray], labels: np.ndarray,
+def train_batches(arrays: Mapping[str, np.ndarray], labels: Labels,
                   batch_size: int, seed: int, start_step: int = 0,
                   buckets: Sequence[int] = DEFAULT_BUCKETS) -> Iterator[Batch]:
   """Endless shuffled training batches, starting at global step `start_step`.
 
   Args:
     arrays: output of `tokenize_examples` (input_ids, token_type_ids, lengths).
-    labels: [N] class ids or regression targets.
+    labels: [N] class ids or regression targets, or a dict of [N] arrays.
     batch_size: global batch size.
     seed: non-negative int; with the step it fixes the order.
     start_step: the step to resume at (0 for a fresh run).
@@ -77,7 +83,8 @@ def train_batches(arrays: Mapping[str, np.ndarray], labels: np.ndarray,
 
   Yields:
     {'input_ids', 'token_type_ids', 'attention_mask'}: int32 [B, L];
-    'labels': [B]; 'mask': float32 ones [B] (same structure as eval batches).
+    'labels': [B] (or a dict of [B], as given); 'mask': float32 ones [B]
+    (same structure as eval batches).
   """
   n = _check_inputs(arrays, labels, batch_size)
   per_epoch = steps_per_epoch(n, batch_size)
@@ -98,7 +105,7 @@ def train_batches(arrays: Mapping[str, np.ndarray], labels: np.ndarray,
     step += 1
 
 
-def eval_batches(arrays: Mapping[str, np.ndarray], labels: np.ndarray | None,
+def eval_batches(arrays: Mapping[str, np.ndarray], labels: Labels | None,
                  batch_size: int, buckets: Sequence[int] = DEFAULT_BUCKETS
                  ) -> Iterator[Batch]:
   """Every example exactly once, in order; the last batch is padded.
@@ -109,7 +116,8 @@ def eval_batches(arrays: Mapping[str, np.ndarray], labels: np.ndarray | None,
 
   Args:
     arrays: output of `tokenize_examples`.
-    labels: [N] labels, or None for an unlabeled split (no 'labels' key).
+    labels: [N] labels (or a dict of them), or None for an unlabeled split
+      (no 'labels' key).
     batch_size: global batch size; every batch has exactly this many rows.
     buckets: candidate sequence lengths.
 
@@ -131,7 +139,7 @@ def eval_batches(arrays: Mapping[str, np.ndarray], labels: np.ndarray | None,
 def host_slice(batch: Mapping[str, np.ndarray], process_index: int,
                process_count: int) -> Batch:
   """This host's contiguous share of a global batch (for `shard_batch`)."""
-  sizes = {len(v) for v in batch.values()}
+  sizes = {len(v) for v in jax.tree.leaves(batch)}
   if len(sizes) != 1:
     raise ValueError(f'Batch leaves disagree on the batch size: {sizes}.')
   size = sizes.pop()
@@ -140,7 +148,7 @@ def host_slice(batch: Mapping[str, np.ndarray], process_index: int,
                      f'{process_count} processes (hosts).')
   per_host = size // process_count
   start = process_index * per_host
-  return {k: v[start:start + per_host] for k, v in batch.items()}
+  return jax.tree.map(lambda v: v[start:start + per_host], dict(batch))
 
 
 def data_sharding(devices: Sequence[jax.Device] | None = None
@@ -176,4 +184,4 @@ def shard_batch(batch: Mapping[str, np.ndarray],
           'that is a multiple of the number of devices.') from None
     return jax.make_array_from_process_local_data(sharding, x, global_shape)
 
-  return {k: put(v) for k, v in batch.items()}
+  return jax.tree.map(put, dict(batch))

@@ -1,0 +1,137 @@
+"""experiments/benchmark.py: smoke run, and what the compiled step computes."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from adapter_bert import backbones
+from adapter_bert import optim
+from experiments import benchmark
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_smoke_run_end_to_end(tmp_path):
+  out = tmp_path / 'bench.json'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.benchmark', '--smoke',
+       f'--json_out={out}'], cwd=REPO, capture_output=True, text=True, timeout=600,
+      check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'adapter / full: speed' in proc.stdout
+  results = json.loads(out.read_text())
+  assert set(results['methods']) == {'adapter', 'full'}
+  for r in results['methods'].values():
+    assert r['examples_per_sec'] > 0
+    assert r['compile_s'] > 0
+    assert len(r['step_s']['all']) == 2
+    assert r['opt_state_bytes'] > 0
+  assert results['settings']['smoke'] and results['peer'] is None
+  assert results['device']['platform'] == jax.devices()[0].platform
+  assert len(results['load_before']) == len(results['load_after']) == 3
+  assert 0 < results['adapter_over_full']['opt_state_bytes'] < 0.05
+
+
+def _dense_dominated_config():
+  """tiny's depth and heads, a 512-token vocab, hidden 128, FFN 512.
+
+  Plain `tiny` would pass the FLOP check below without testing it: its
+  30522x32 embedding is 95% of its parameters, so most of what full
+  fine-tuning adds there is Adam over the embedding table, enough to hide
+  frozen-kernel gradients. Here the encoder's dense kernels dominate, so the
+  weight-gradient matmuls are the bulk of the difference.
+  """
+  return dataclasses.replace(backbones.TINY_CONFIG, vocab_size=512,
+                             max_position_embeddings=64, hidden_size=128,
+                             intermediate_size=512)
+
+
+def test_adapter_step_computes_no_frozen_weight_gradients():
+  config = _dense_dominated_config()
+  settings = benchmark.Settings(batch_size=8, seq_len=32, m=8)
+  flops = {m: benchmark.step_flops(
+      benchmark.compile_abstract_train_step(m, settings, config))
+           for m in ('adapter', 'full')}
+  if None in flops.values():
+    pytest.skip(f'{jax.default_backend()} reports no FLOP count.')
+  # The weight gradients of the frozen encoder kernels: one [in, out] matmul
+  # over all tokens each, 2*tokens*in*out FLOPs.
+  h, i = config.hidden_size, config.intermediate_size
+  tokens = settings.batch_size * settings.seq_len
+  frozen_weight_grads = 2 * tokens * config.num_layers * (4 * h * h + 2 * h * i)
+  assert flops['adapter'] <= 0.75 * flops['full'], flops
+  # Computing them (and discarding) would leave full - adapter at the few
+  # percent the optimizer costs; skipping them leaves all of it.
+  assert flops['full'] - flops['adapter'] >= 0.9 * frozen_weight_grads, flops
+
+
+def test_adapter_optimizer_state_is_under_5_percent_on_minilm_shapes():
+  config = backbones.resolve('minilm-l6').config  # Reads config.json only.
+  settings = benchmark.Settings(m=64)
+  states = {m: benchmark.abstract_method(m, settings, config)
+            for m in ('adapter', 'full')}
+  nbytes = {m: benchmark.tree_bytes(s['opt_state']) for m, s in states.items()}
+  assert nbytes['adapter'] <= 0.05 * nbytes['full'], nbytes
+  # Adam keeps two moments of each trainable leaf, nothing of frozen ones.
+  for s in states.values():
+    assert benchmark.tree_bytes(s['opt_state']) == pytest.approx(
+        2 * benchmark.tree_bytes(s['trainable']), abs=64)
+  trainable = optim.flatten(states['adapter']['trainable'])
+  assert any('/adapter_' in p for p in trainable)
+  assert not any(p.endswith('/kernel') and 'adapter_' not in p
+                 and p.startswith('bert/') for p in trainable)
+
+
+def test_random_batch_is_all_real_tokens():
+  batch = benchmark.random_batch(100, 3, batch_size=4, seq_len=16)
+  assert batch['input_ids'].shape == (4, 16)
+  assert batch['input_ids'].max() < 100
+  assert (batch['attention_mask'] == 1).all() and (batch['mask'] == 1).all()
+  assert set(np.unique(batch['labels'])) <= {0, 1, 2}
+  assert benchmark.random_batch(100, 1, 4, 16)['labels'].dtype == np.float32
+
+
+def test_table_reports_ratios_to_our_full_and_the_peer():
+  def method(ex, opt, flops):
+    return dict(examples_per_sec=ex, compile_s=1.0, opt_state_bytes=opt,
+                memory=dict(temp_bytes=2**20), flops=flops, trainable_params=1)
+  methods = dict(adapter=method(200.0, 2**20, 2e9),
+                 full=method(100.0, 40 * 2**20, 3e9))
+  results = dict(
+      settings=dict(backbone='minilm-l6', batch_size=32, seq_len=128,
+                    dtype='float32', steps=10),
+      backbone=dict(weights='pretrained'),
+      device=dict(device_kind='cpu', platform='cpu', cpu_count=2),
+      load_before=[1.0, 1.0, 1.0], load_after=[2.0, 1.0, 1.0],
+      methods=methods, adapter_over_full=benchmark.summarise(methods),
+      peer=dict(status='done', comparable=True, methods=dict(
+          adapter=dict(examples_per_sec=50.0, opt_state_bytes=2**20),
+          full=dict(examples_per_sec=40.0, opt_state_bytes=40 * 2**20))))
+  table = benchmark.format_table(results)
+  adapter_row = next(l for l in table.splitlines()
+                     if l.startswith('ours adapter'))
+  assert adapter_row.split()[2:5] == ['200.0', '2.00', '4.00']
+  assert 'optimizer state 2.50%' in table
+  assert 'adapterhub adapter / full: speed 1.25x' in table
+
+
+def test_peer_config_matches_our_architecture():
+  hf = benchmark.hf_config(backbones.resolve('minilm-l6').config)
+  with open(os.path.join(backbones.minilm_dir(), 'config.json')) as f:
+    original = json.load(f)
+  for key in ('vocab_size', 'hidden_size', 'num_hidden_layers',
+              'num_attention_heads', 'intermediate_size'):
+    assert hf[key] == original[key]
+
+
+def test_unbuildable_peer_venv_raises_peer_unavailable(tmp_path):
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('')
+  with pytest.raises(benchmark.PeerUnavailable, match='could not build'):
+    benchmark.ensure_peer_venv(str(blocker / 'venv'))

@@ -1,0 +1,32 @@
+"""The README's commands and API snippet stay true."""
+
+import os
+import re
+
+import numpy as np
+
+from tests.conftest import REPO
+
+
+def _readme():
+  with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+    return f.read()
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+  commands = re.findall(r'```sh\n(python3 -m venv[^\n]*)\n```', _readme())
+  assert len(commands) == 2, 'README must give exactly two set-up commands'
+  test_command = commands[1]
+  assert 'pytest' in test_command
+  with open(os.path.join(REPO, '.ci', 'run')) as f:
+    assert test_command in f.read().splitlines()
+
+
+def test_python_api_snippet_runs(capsys):
+  section = _readme().split('## Python API', 1)[1]
+  snippet = re.search(r'```python\n(.*?)```', section, re.S).group(1)
+  namespace = {}
+  exec(compile(snippet, 'README.md', 'exec'), namespace)  # pylint: disable=exec-used
+  assert namespace['logits'].shape == (1, 2)
+  assert np.isfinite(np.asarray(namespace['logits'])).all()
+  assert '(1, 2)' in capsys.readouterr().out
