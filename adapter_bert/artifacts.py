@@ -24,6 +24,8 @@ from adapter_bert import optim
 from adapter_bert.data import atomic
 
 PARAMS_FILE = 'params.msgpack'
+# Model families an artifact can hold: sequence classifier or span extractor.
+HEADS = ('classifier', 'span')
 META_FILE = 'artifact.json'
 FORMAT_VERSION = 1
 
@@ -31,8 +33,13 @@ FORMAT_VERSION = 1
 def export(path: str, trainable: Mapping[str, Any], *,
            config: Mapping[str, Any], backbone: backbones.Backbone,
            label_names: tuple[str, ...] | None,
-           report: Mapping[str, Any]) -> None:
-  """Writes the trained subset and what is needed to rebuild the model."""
+           report: Mapping[str, Any], head: str = 'classifier') -> None:
+  """Writes the trained subset and what is needed to rebuild the model.
+
+  `head` names the model family (a key of HEADS) that `load` rebuilds.
+  """
+  if head not in HEADS:
+    raise ValueError(f'Unknown head {head!r}; known: {sorted(HEADS)}')
   os.makedirs(path, exist_ok=True)
   state = jax.tree.map(np.asarray, dict(trainable))
   with atomic.atomic_open(os.path.join(path, PARAMS_FILE), 'wb') as f:
@@ -40,7 +47,7 @@ def export(path: str, trainable: Mapping[str, Any], *,
   meta = dict(format=FORMAT_VERSION, config=dict(config),
               backbone=dict(name=backbone.name,
                             shape=dataclasses.asdict(backbone.config)),
-              label_names=label_names, parameters=dict(report))
+              label_names=label_names, head=head, parameters=dict(report))
   with atomic.atomic_open(os.path.join(path, META_FILE), 'w') as f:
     json.dump(meta, f, indent=2, default=_json_default)
 
@@ -99,8 +106,12 @@ def load(path: str, backbone: str | None = None) -> LoadedArtifact:
                      f'than {resolved.name!r}: ' + '; '.join(wrong))
   config = meta['config']
   names = meta['label_names']
-  model = builder.build_model(config, resolved.config,
-                              1 if names is None else len(names))
+  head = meta.get('head', 'classifier')
+  if head == 'span':
+    model = builder.build_span_model(config, resolved.config)
+  else:
+    model = builder.build_model(config, resolved.config,
+                                1 if names is None else len(names))
   params = optim.flatten(builder.initial_params(model, resolved,
                                                 config['seed']))
   # A fusion run's frozen LayerNorms come from a fused artifact, not the file.

@@ -68,6 +68,7 @@ class Task(Protocol):
   label_names: tuple[str, ...] | None
   eval_splits: tuple[str, ...]
   test_splits: tuple[str, ...]
+  head: str  # Model family for artifacts: 'classifier' | 'span'.
 
   def build_model(self, config: Mapping[str, Any],
                   backbone_config: modeling.BertConfig) -> nn.Module: ...
@@ -110,6 +111,7 @@ class ClassificationTask:
   test_splits: tuple[str, ...]
   load_split: Callable[[str], data.Examples]
   write_submission: Callable[..., str] | None = None
+  head = 'classifier'
 
   @property
   def num_outputs(self) -> int:
@@ -245,6 +247,7 @@ class SpanTask:
   n_best: int = 20
   notes: Callable[[], dict[str, Any]] = dict
   label_names = None
+  head = 'span'
   eval_splits = ('validation',)
   # The official answer file ({id: text}) of the evaluated split.
   test_splits = ('validation',)

@@ -406,7 +406,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if _is_chief():
     artifacts.export(os.path.join(workdir, 'artifact'), trainable,
                      config=json.loads(config.to_json()), backbone=backbone,
-                     label_names=task.label_names, report=report)
+                     label_names=task.label_names, report=report,
+                     head=task.head)
   test_metrics = {}
   if config.predict:
     for split in task.test_splits:

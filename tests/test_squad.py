@@ -370,3 +370,8 @@ def test_main_command_end_to_end(tmp_path):
   _, held_out = squad.holdout_split(squad.read_json(TWO), 1)
   assert set(predictions) == {e.id for e in held_out}
   assert all(isinstance(v, str) for v in predictions.values())
+  # The exported artifact rebuilds the span model, not a classifier.
+  from adapter_bert import artifacts, heads  # pylint: disable=g-import-not-at-top
+  loaded = artifacts.load(str(workdir / 'artifact'))
+  assert isinstance(loaded.model, heads.BertSpanExtractor)
+  assert 'span_head' in loaded.params
