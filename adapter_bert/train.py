@@ -8,13 +8,12 @@ adapter-only artifact and `results.json`, written atomically at the end.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
 import shutil
 import time
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 from absl import logging
 import jax
@@ -124,6 +123,31 @@ def make_eval_step(model) -> Callable:
                        deterministic=True)
 
   return jax.jit(eval_step)
+
+
+def split_trainable(config, num_layers: int,
+                    flat: Mapping[str, Any]) -> tuple[dict, dict]:
+  """(trainable, frozen) nested trees by the config's method patterns."""
+  paths = optim.trainable_paths(
+      flat, optim.method_patterns(config.method, num_layers, config.top_k))
+  trainable, frozen = optim.partition(flat, paths)
+  return optim.unflatten(trainable), optim.unflatten(frozen)
+
+
+def optimizer_for(config, trainable, total_steps: int):
+  """(optax transform, lr schedule) with the config's recipe."""
+  return optim.make_optimizer(
+      trainable, lr=config.lr, total_steps=total_steps,
+      warmup_frac=config.warmup_frac, weight_decay=config.weight_decay,
+      clip_norm=config.clip_norm, b1=config.adam_b1, b2=config.adam_b2,
+      eps=config.adam_eps, bias_correction=config.bias_correction)
+
+
+def replicate(tree):
+  """Puts a pytree on every device (parameters and optimizer state)."""
+  mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ('data',))
+  return jax.device_put(tree, jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec()))
 
 
 def _to_device(batch: Mapping[str, np.ndarray],
@@ -275,28 +299,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   model = task.build_model(config, backbone.config)
   flat = optim.flatten(builder.initial_params(model, backbone, config.seed))
   flat = fusion.load_norms(config, flat)  # A no-op unless fusing adapters.
-  paths = optim.trainable_paths(
-      flat, optim.method_patterns(config.method, backbone.config.num_layers,
-                                  config.top_k))
-  trainable, frozen = (optim.unflatten(t) for t in optim.partition(flat, paths))
+  trainable, frozen = split_trainable(config, backbone.config.num_layers, flat)
   report = optim.parameter_report(optim.flatten(trainable),
                                   optim.flatten(frozen))
   _say(f"{config.task}: {config.method} trains {report['trainable_params']:,}"
        f" of {report['total_params']:,} parameters "
        f"({100 * report['trainable_share']:.2f}%), {total_steps} steps of "
        f'{config.batch_size} on {jax.device_count()} device(s).')
-  tx, schedule = optim.make_optimizer(
-      trainable, lr=config.lr, total_steps=total_steps,
-      warmup_frac=config.warmup_frac, weight_decay=config.weight_decay,
-      clip_norm=config.clip_norm, b1=config.adam_b1, b2=config.adam_b2,
-      eps=config.adam_eps, bias_correction=config.bias_correction)
-
-  mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ('data',))
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  tx, schedule = optimizer_for(config, trainable, total_steps)
   batch_sharding = data.data_sharding()
-  trainable = jax.device_put(trainable, replicated)
-  frozen = jax.device_put(frozen, replicated)
-  opt_state = jax.device_put(tx.init(trainable), replicated)
+  trainable, frozen = replicate((trainable, frozen))
+  opt_state = replicate(tx.init(trainable))
 
   # Resume.
   manager = ocp.CheckpointManager(

@@ -143,25 +143,6 @@ def make_task_and_model(config, backbone_config: modeling.BertConfig):
   return task, task.build_model(config, backbone_config)
 
 
-def split_params(config, backbone_config: modeling.BertConfig,
-                 params: Mapping[str, Any]) -> tuple[dict, dict]:
-  """(trainable, frozen) nested trees, by the method's patterns."""
-  flat = optim.flatten(params)
-  paths = optim.trainable_paths(
-      flat, optim.method_patterns(config.method, backbone_config.num_layers,
-                                  config.top_k))
-  return tuple(optim.unflatten(t) for t in optim.partition(flat, paths))
-
-
-def make_optimizer(config, trainable):
-  tx, _ = optim.make_optimizer(
-      trainable, lr=config.lr, total_steps=_SCHEDULE_STEPS,
-      warmup_frac=config.warmup_frac, weight_decay=config.weight_decay,
-      clip_norm=config.clip_norm, b1=config.adam_b1, b2=config.adam_b2,
-      eps=config.adam_eps, bias_correction=config.bias_correction)
-  return tx
-
-
 def random_batch(vocab_size: int, num_outputs: int, batch_size: int,
                  seq_len: int, seed: int = 0) -> dict[str, np.ndarray]:
   """A training batch of random ids, every position real, two segments."""
@@ -197,8 +178,9 @@ def abstract_method(method: str, settings: Settings,
   dummy = jax.ShapeDtypeStruct((1, 8), np.int32)
   params = jax.eval_shape(model.init, jax.random.key(0), dummy, dummy,
                           dummy)['params']
-  trainable, frozen = split_params(config, backbone_config, params)
-  tx = make_optimizer(config, trainable)
+  trainable, frozen = train.split_trainable(
+      config, backbone_config.num_layers, optim.flatten(params))
+  tx, _ = train.optimizer_for(config, trainable, _SCHEDULE_STEPS)
   return dict(config=config, task=task, model=model, tx=tx,
               trainable=trainable, frozen=frozen,
               opt_state=jax.eval_shape(tx.init, trainable))
@@ -281,18 +263,15 @@ def benchmark_method(method: str, settings: Settings,
   config = make_config(method, settings)
   task, model = make_task_and_model(config, backbone.config)
   params = builder.initial_params(model, backbone, config.seed)
-  trainable, frozen = split_params(config, backbone.config, params)
+  trainable, frozen = train.split_trainable(
+      config, backbone.config.num_layers, optim.flatten(params))
   del params
   report = optim.parameter_report(optim.flatten(trainable),
                                   optim.flatten(frozen))
-  tx = make_optimizer(config, trainable)
-
-  mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ('data',))
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  tx, _ = train.optimizer_for(config, trainable, _SCHEDULE_STEPS)
   batch_sharding = data.data_sharding()
-  trainable = jax.device_put(trainable, replicated)
-  frozen = jax.device_put(frozen, replicated)
-  opt_state = jax.device_put(tx.init(trainable), replicated)
+  trainable, frozen = train.replicate((trainable, frozen))
+  opt_state = train.replicate(tx.init(trainable))
   host_batch = random_batch(backbone.config.vocab_size, task.num_outputs,
                             settings.batch_size, settings.seq_len,
                             settings.seed)

@@ -22,7 +22,7 @@ import io
 import math
 import os
 import statistics
-from typing import Any, Sequence
+from typing import Sequence
 
 from absl import app
 from absl import flags

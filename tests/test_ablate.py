@@ -1,7 +1,6 @@
 """Layer-span ablation (experiments/ablate.py) and the init-scale study."""
 
 import json
-import os
 
 import numpy as np
 import pytest

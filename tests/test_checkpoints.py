@@ -1,10 +1,8 @@
 """Strict pretrained-weight loading: HF safetensors, torch .bin, original TF."""
 
 import json
-import os
 
 import flax
-import jax
 import numpy as np
 import pytest
 

@@ -1,6 +1,5 @@
 """BERT parity with HF PyTorch, adapter near-identity, and parameter counts."""
 
-import functools
 
 import flax
 import jax

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from adapter_bert import artifacts
-from adapter_bert import backbones
 from adapter_bert import train
 from configs import glue
 from tests.conftest import REPO
