@@ -101,3 +101,24 @@ def base_config() -> ml_collections.ConfigDict:
   c.distributed = False     # Call jax.distributed.initialize() (multi-host).
   c.overwrite = False       # Allow a workdir holding a run of another config.
   return c
+
+
+def apply_run_args(config: ml_collections.ConfigDict,
+                   arg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Sets the per-run keys every task family's argument carries.
+
+  Adapters take a large learning rate, fine-tuning the whole network a small
+  one: lr <= 0 in `arg` picks 1e-3 or 5e-5 by method.
+  """
+  if arg.method not in METHODS:
+    raise ValueError(f'Unknown method {arg.method!r}; valid methods: {METHODS}')
+  config.method = arg.method
+  config.m = arg.m
+  config.backbone = arg.backbone
+  config.epochs = arg.epochs
+  config.seed = arg.seed
+  config.top_k = arg.top_k
+  config.placement = arg.placement if arg.method == 'adapter' else 'none'
+  default_lr = 1e-3 if arg.method == 'adapter' else 5e-5
+  config.lr = arg.lr if arg.lr > 0 else default_lr
+  return config

@@ -54,21 +54,8 @@ def get_config(arg: str | None = None):
   arg = _parse(arg)
   if arg.task not in TASKS:
     raise ValueError(f'Unknown GLUE task {arg.task!r}; valid tasks: {TASKS}')
-  if arg.method not in common.METHODS:
-    raise ValueError(f'Unknown method {arg.method!r}; valid methods: '
-                     f'{common.METHODS}')
   base.task = arg.task
-  base.method = arg.method
-  base.m = arg.m
-  base.backbone = arg.backbone
-  base.epochs = arg.epochs
-  base.seed = arg.seed
-  base.top_k = arg.top_k
-  base.placement = arg.placement if arg.method == 'adapter' else 'none'
-  # Adapters take a large learning rate; fine-tuning the whole network a small one.
-  default_lr = 1e-3 if arg.method == 'adapter' else 5e-5
-  base.lr = arg.lr if arg.lr > 0 else default_lr
-  return base
+  return common.apply_run_args(base, arg)
 
 
 def _grid(arg) -> list[dict[str, object]]:

@@ -53,23 +53,13 @@ def _parse(arg: str | None):
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The GLUE recipe with BERT's SQuAD settings (length 384, windows)."""
   arg = _parse(arg)
-  if arg.method not in common.METHODS:
-    raise ValueError(f'Unknown method {arg.method!r}; valid methods: '
-                     f'{common.METHODS}')
   source = arg.source or ('json' if arg.train_file else 'tfds')
   if source not in ('json', 'tfds'):
     raise ValueError(f"source={source!r}: use 'json' or 'tfds'.")
   c = common.base_config()
   c.task = 'squad'
   c.data_source = source    # json: squad.train_file / eval_file; tfds: squad/v1.1.
-  c.method = arg.method
-  c.m = arg.m
-  c.backbone = arg.backbone
-  c.epochs = arg.epochs
-  c.seed = arg.seed
-  c.top_k = arg.top_k
-  c.placement = arg.placement if arg.method == 'adapter' else 'none'
-  c.lr = arg.lr if arg.lr > 0 else (1e-3 if arg.method == 'adapter' else 5e-5)
+  common.apply_run_args(c, arg)
   c.max_length = 384        # BERT's SQuAD window (run_squad.py).
   c.eval_batch_size = 64
   c.squad = ml_collections.ConfigDict(dict(
