@@ -68,12 +68,7 @@ def _variants(m: int, num_layers: int) -> list[dict[str, object]]:
 def sweep(add, arg: str | None = None):
   """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
   arg = _parse(arg)
-  if arg.sweep not in SWEEPS:
-    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
-  if arg.seeds < 1:
-    raise ValueError(f'seeds={arg.seeds} must be at least 1.')
-  tasks = sweeps.resolve_tasks(arg.tasks, arg.task, glue.TASK_GROUPS,
-                               glue.TASKS)
+  tasks = sweeps.checked_tasks(arg, SWEEPS, glue.TASK_GROUPS, glue.TASKS)
   if arg.sweep == 'init_scale':
     grid = [dict(init_scale=s) for s in INIT_SCALES]
   else:

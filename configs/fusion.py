@@ -61,12 +61,7 @@ def get_config(arg: str | None = None):
 def sweep(add, arg: str | None = None):
   """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
   arg = _parse(arg)
-  if arg.sweep not in SWEEPS:
-    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
-  if arg.seeds < 1:
-    raise ValueError(f'seeds={arg.seeds} must be at least 1.')
-  tasks = sweeps.resolve_tasks(arg.tasks, arg.task, glue.TASK_GROUPS,
-                               glue.TASKS)
+  tasks = sweeps.checked_tasks(arg, SWEEPS, glue.TASK_GROUPS, glue.TASKS)
   for task in tasks:
     for seed in range(arg.seed, arg.seed + arg.seeds):
       for lr in SWEEP_LRS:

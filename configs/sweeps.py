@@ -38,3 +38,15 @@ def resolve_tasks(tasks: str, task: str, groups: dict[str, Sequence[str]],
   if len(set(names)) != len(names):
     raise ValueError(f'tasks={tasks!r} names a task twice.')
   return names
+
+
+def checked_tasks(arg, valid_sweeps: Sequence[str],
+                  groups: dict[str, Sequence[str]],
+                  names: Sequence[str]) -> list[str]:
+  """Validates `sweep=` and `seeds=` of a sweep argument; returns its tasks."""
+  if arg.sweep not in valid_sweeps:
+    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: '
+                     f'{tuple(valid_sweeps)}')
+  if arg.seeds < 1:
+    raise ValueError(f'seeds={arg.seeds} must be at least 1.')
+  return list(resolve_tasks(arg.tasks, arg.task, groups, names))
