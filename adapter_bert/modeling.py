@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from adapter_bert import adapters as adapters_lib
+from adapter_bert import dropout as dropout_lib
 
 # HF `hidden_act` names → our activation names (adapters.ACTIVATIONS).
 _HF_ACTIVATIONS = {
@@ -127,7 +128,7 @@ class BertEmbeddings(nn.Module):
         token_type_ids)
     x = words + positions[None] + types
     x = _layer_norm(c, 'layer_norm', self.dtype)(x)
-    return nn.Dropout(c.hidden_dropout)(x, deterministic=deterministic)
+    return dropout_lib.Dropout(c.hidden_dropout)(x, deterministic=deterministic)
 
 
 class BertSelfAttention(nn.Module):
@@ -151,7 +152,8 @@ class BertSelfAttention(nn.Module):
                                  preferred_element_type=jnp.float32)
     # Softmax in float32 whatever the compute dtype.
     probs = jax.nn.softmax(scores / jnp.sqrt(head_dim) + mask_bias, axis=-1)
-    probs = nn.Dropout(c.attention_dropout)(probs, deterministic=deterministic)
+    probs = dropout_lib.Dropout(c.attention_dropout)(
+        probs, deterministic=deterministic)
     context = dot_general_f32(probs.astype(self.dtype), v, batched)
     context = context.transpose(0, 2, 1, 3)
     return context.reshape(context.shape[:-2] + (c.hidden_size,))
@@ -175,7 +177,7 @@ class BertLayer(nn.Module):
   @nn.compact
   def __call__(self, x, mask_bias, deterministic: bool):
     c = self.config
-    dropout = lambda t: nn.Dropout(c.hidden_dropout)(
+    dropout = lambda t: dropout_lib.Dropout(c.hidden_dropout)(
         t, deterministic=deterministic)
     context = BertSelfAttention(c, self.dtype, name='attention')(
         x, mask_bias, deterministic)
@@ -268,7 +270,8 @@ class BertClassifier(nn.Module):
                                               attention_mask, deterministic)
     if self.pooling == 'mean':
       pooled = mean_pool(sequence, attention_mask)
-    pooled = nn.Dropout(self.head_dropout)(pooled, deterministic=deterministic)
+    pooled = dropout_lib.Dropout(self.head_dropout)(
+        pooled, deterministic=deterministic)
     logits = nn.Dense(self.num_outputs, kernel_init=nn.initializers.truncated_normal(0.02),
                       dtype=self.dtype, name='classifier')(pooled)
     return logits.astype(jnp.float32)
