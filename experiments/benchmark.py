@@ -87,6 +87,11 @@ _INFERENCE = flags.DEFINE_bool('inference', False,
 _OUT = flags.DEFINE_string(
     'json_out', 'experiments/results/benchmark.json',
     'JSON results path (written atomically).')
+_ROUNDS = flags.DEFINE_integer(
+    'rounds', 1,
+    'Measure every method (and the peer) this many times, interleaved; '
+    'reports the median over rounds, and ratios taken within each round, '
+    'so that a burst of load on a shared machine skews one round only.')
 _SMOKE = flags.DEFINE_bool(
     'smoke', False, 'Tiny backbone, batch 8, length 32, 2 steps, m=8 unless '
     'given, no peer: checks the benchmark itself (CI).')
@@ -106,6 +111,7 @@ class Settings:
   inference: bool = False
   seed: int = 0
   smoke: bool = False
+  rounds: int = 1
 
   @classmethod
   def smoke_settings(cls, **overrides) -> 'Settings':
@@ -471,16 +477,9 @@ def summarise(methods: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
       trainable_params=_ratio(a['trainable_params'], f['trainable_params']))
 
 
-def run(settings: Settings) -> dict[str, Any]:
-  """Measures every method (and the peer); the results dict (JSON-ready)."""
-  unknown = set(settings.methods) - set(optim.METHODS)
-  if unknown:
-    raise ValueError(f'Unknown methods {sorted(unknown)}; valid: '
-                     f'{optim.METHODS}')
-  if settings.steps < 1:
-    raise ValueError(f'steps must be positive, got {settings.steps}.')
-  load_before = os.getloadavg()
-  backbone = resolve_backbone(settings.backbone)
+def _measure_round(settings: Settings, backbone: backbones.Backbone
+                   ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+  """Every method once, then the peer: (our results, peer results)."""
   methods = {}
   for method in settings.methods:
     print(f'Compiling and timing {method} ...', flush=True)
@@ -496,6 +495,64 @@ def run(settings: Settings) -> dict[str, Any]:
     except PeerUnavailable as e:
       print(f'AdapterHub peer skipped: {e}', flush=True)
       peer = dict(status='unavailable', reason=str(e))
+  return methods, peer
+
+
+def _round_ratios(methods, peer) -> dict[str, float | None]:
+  """Speed ratios within one round (the same minutes of machine load)."""
+  ex = lambda r, k: (r.get(k) or {}).get('examples_per_sec')
+  peer_methods = (peer or {}).get('methods', {})
+  return dict(
+      adapter_over_full=_ratio(ex(methods, 'adapter'), ex(methods, 'full')),
+      adapter_over_peer_adapter=_ratio(ex(methods, 'adapter'),
+                                       ex(peer_methods, 'adapter')),
+      peer_adapter_over_peer_full=_ratio(ex(peer_methods, 'adapter'),
+                                         ex(peer_methods, 'full')))
+
+
+def _median_over_rounds(per_round: Sequence[Mapping[str, Any]]
+                        ) -> dict[str, Any]:
+  """The last round's details, examples/s replaced by the rounds' median."""
+  merged = {}
+  for name in per_round[-1]:
+    values = [r[name]['examples_per_sec'] for r in per_round if name in r]
+    merged[name] = dict(per_round[-1][name],
+                        examples_per_sec=statistics.median(values),
+                        examples_per_sec_by_round=values)
+  return merged
+
+
+def run(settings: Settings) -> dict[str, Any]:
+  """Measures every method (and the peer); the results dict (JSON-ready)."""
+  unknown = set(settings.methods) - set(optim.METHODS)
+  if unknown:
+    raise ValueError(f'Unknown methods {sorted(unknown)}; valid: '
+                     f'{optim.METHODS}')
+  if settings.steps < 1:
+    raise ValueError(f'steps must be positive, got {settings.steps}.')
+  if settings.rounds < 1:
+    raise ValueError(f'rounds must be positive, got {settings.rounds}.')
+  load_before = os.getloadavg()
+  backbone = resolve_backbone(settings.backbone)
+  ours, peers, ratios = [], [], []
+  for i in range(settings.rounds):
+    if settings.rounds > 1:
+      print(f'Round {i + 1} of {settings.rounds}', flush=True)
+    methods, peer = _measure_round(settings, backbone)
+    ours.append(methods)
+    peers.append(peer)
+    ratios.append(_round_ratios(methods, peer))
+  methods = _median_over_rounds(ours)
+  peer = peers[-1]
+  done = [p for p in peers if p and p.get('status') == 'done']
+  if done and len(done) == len(peers):
+    peer = dict(peer, methods=_median_over_rounds([p['methods'] for p in done]))
+  summary = summarise(methods)
+  median_ratio = lambda key: (
+      None if any(r[key] is None for r in ratios)
+      else statistics.median(r[key] for r in ratios))
+  if summary:
+    summary['examples_per_sec'] = median_ratio('adapter_over_full')
   return dict(
       benchmark='adapter_bert train step',
       created=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
@@ -508,7 +565,9 @@ def run(settings: Settings) -> dict[str, Any]:
       load_before=list(load_before),
       load_after=list(os.getloadavg()),
       methods=methods,
-      adapter_over_full=summarise(methods),
+      adapter_over_full=summary,
+      ratios_by_round=ratios,
+      adapter_over_peer_adapter=median_ratio('adapter_over_peer_adapter'),
       peer=peer)
 
 
@@ -527,10 +586,13 @@ def format_table(results: Mapping[str, Any]) -> str:
   rows += [(f'adapterhub {k}', v) for k, v in peer_methods.items()]
   s = results['settings']
   d = results['device']
+  num_rounds = s.get('rounds', 1)
+  rounds = (f' (median over {num_rounds} interleaved rounds)'
+            if num_rounds > 1 else '')
   lines = [
       f"{s['backbone']} ({results['backbone']['weights']} weights), batch "
       f"{s['batch_size']} x {s['seq_len']} tokens, {s['dtype']}, median of "
-      f"{s['steps']} steps on {d['device_kind']} ({d['platform']}, "
+      f"{s['steps']} steps{rounds} on {d['device_kind']} ({d['platform']}, "
       f"{d['cpu_count']} CPUs); load {results['load_before'][0]:.2f} -> "
       f"{results['load_after'][0]:.2f}",
       f"{'method':<18}{'ex/s':>9}{'x our full':>11}{'x peer ad.':>11}"
@@ -554,6 +616,16 @@ def format_table(results: Mapping[str, Any]) -> str:
         f"{_fmt(ratio['flops'], '.1%')}, temp memory "
         f"{_fmt(ratio['temp_bytes'], '.1%')}, trained parameters "
         f"{_fmt(ratio['trainable_params'], '.2%')}")
+  by_round = results.get('ratios_by_round') or []
+  if len(by_round) > 1:
+    show = lambda key: ', '.join(_fmt(r[key], '.2f') for r in by_round)
+    lines.append(f"within each round: adapter / full {show('adapter_over_full')}"
+                 + (f"; adapter / peer adapter "
+                    f"{show('adapter_over_peer_adapter')}"
+                    if peer_methods else ''))
+    if peer_methods:
+      lines.append('median of the within-round ratios: adapter / peer adapter '
+                   f"{_fmt(results.get('adapter_over_peer_adapter'), '.2f')}x")
   if peer_methods.get('adapter') and peer_methods.get('full'):
     speedup = _ratio(peer_methods['adapter']['examples_per_sec'],
                      peer_methods['full']['examples_per_sec'])
@@ -591,7 +663,7 @@ def main(argv):
         backbone=_BACKBONE.value, batch_size=_BATCH_SIZE.value,
         seq_len=_SEQ_LEN.value, methods=tuple(_METHODS.value),
         steps=_STEPS.value, dtype=_DTYPE.value, m=_M.value, peer=_PEER.value,
-        inference=_INFERENCE.value)
+        inference=_INFERENCE.value, rounds=_ROUNDS.value)
   logging.info('Benchmark settings: %s', settings)
   results = run(settings)
   fileio.write_json(_OUT.value, results)

@@ -121,6 +121,33 @@ def test_table_reports_ratios_to_our_full_and_the_peer():
   assert 'adapterhub adapter / full: speed 1.25x' in table
 
 
+def test_rounds_report_medians_and_within_round_ratios(monkeypatch):
+  speeds = iter([10.0, 5.0, 30.0, 10.0, 12.0, 6.0])  # adapter, full per round.
+
+  def fake_method(method, settings, backbone):
+    del settings, backbone
+    return dict(method=method, examples_per_sec=next(speeds),
+                opt_state_bytes=1 if method == 'adapter' else 40, flops=1.0,
+                trainable_params=1, memory=None)
+
+  monkeypatch.setattr(benchmark, 'benchmark_method', fake_method)
+  results = benchmark.run(benchmark.Settings.smoke_settings(rounds=3))
+  assert results['methods']['adapter']['examples_per_sec'] == 12.0
+  assert results['methods']['adapter']['examples_per_sec_by_round'] == [
+      10.0, 30.0, 12.0]
+  assert results['methods']['full']['examples_per_sec'] == 6.0
+  # Ratios within rounds: 2, 3, 2 -> median 2 (the medians' ratio is also 2,
+  # but a round's burst of load must not mix with another round's speed).
+  assert [r['adapter_over_full'] for r in results['ratios_by_round']] == [
+      2.0, 3.0, 2.0]
+  assert results['adapter_over_full']['examples_per_sec'] == 2.0
+  table = benchmark.format_table(results)
+  assert 'median over 3 interleaved rounds' in table
+  assert 'within each round: adapter / full 2.00, 3.00, 2.00' in table
+  with pytest.raises(ValueError, match='rounds'):
+    benchmark.run(benchmark.Settings.smoke_settings(rounds=0))
+
+
 def test_peer_config_matches_our_architecture():
   hf = benchmark.hf_config(backbones.resolve('minilm-l6').config)
   with open(os.path.join(backbones.minilm_dir(), 'config.json')) as f:
