@@ -361,7 +361,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   batches = data.train_batches(train.arrays, train.labels,
                                config.batch_size, config.seed,
-                               start_step=progress['step'])
+                               start_step=progress['step'],
+                               group_by_length=config.group_by_length)
   step = progress['step']
   bar = tqdm.tqdm(total=total_steps, initial=step, disable=not _is_chief(),
                   desc=f'{config.task} {config.method}', dynamic_ncols=True)

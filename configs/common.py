@@ -81,6 +81,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.epochs = 3.0
   c.batch_size = 32
   c.max_length = 128
+  c.group_by_length = False  # Batch similar lengths (less padding; batching.py).
   c.warmup_frac = 0.1
   c.weight_decay = 0.01
   c.clip_norm = 1.0

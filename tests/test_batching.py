@@ -83,6 +83,44 @@ def test_restart_at_step_k_continues_the_same_order():
   assert _rows(next(other_seed)) != reference[0]
 
 
+def test_group_by_length_keeps_each_epoch_and_cuts_padding():
+  n, batch_size = 2000, 8  # 250 batches: 5 groups of 50.
+  arrays = make_arrays(n)
+  labels = np.zeros(n, np.int32)
+  per_epoch = batching.steps_per_epoch(n, batch_size)
+  plain = batching.train_batches(arrays, labels, batch_size, seed=1)
+  grouped = batching.train_batches(arrays, labels, batch_size, seed=1,
+                                   group_by_length=True)
+  plain_rows, grouped_rows, padded = [], [], {'plain': 0, 'grouped': 0}
+  for _ in range(per_epoch):
+    for name, it, rows in (('plain', plain, plain_rows),
+                           ('grouped', grouped, grouped_rows)):
+      batch = next(it)
+      rows.extend(_rows(batch))
+      padded[name] += batch['input_ids'].size
+  # The same examples each epoch (the permutation's first full batches).
+  assert sorted(grouped_rows) == sorted(plain_rows)
+  assert len(set(grouped_rows)) == per_epoch * batch_size
+  # Lengths are uniform on 3..128 here: random batches of 8 nearly always pad
+  # to 128, sorted ones to their mean length rounded up to a 16-bucket.
+  assert padded['grouped'] < 0.7 * padded['plain']
+  # Batches are shuffled: not one long descending run.
+  firsts = [arrays['lengths'][r] for r in grouped_rows[::batch_size]]
+  assert not all(a >= b for a, b in zip(firsts, firsts[1:]))
+
+
+def test_group_by_length_resumes_the_same_order():
+  arrays = make_arrays(300)
+  labels = np.zeros(300, np.int32)
+  make = lambda k: batching.train_batches(arrays, labels, 4, seed=2,
+                                          start_step=k, group_by_length=True)
+  uninterrupted = make(0)
+  reference = [_rows(next(uninterrupted)) for _ in range(160)]
+  for k in (0, 74, 75, 90):  # 75 steps per epoch.
+    resumed = make(k)
+    assert [_rows(next(resumed)) for _ in range(160 - k)] == reference[k:]
+
+
 def test_train_batch_size_larger_than_data_is_an_error():
   with pytest.raises(ValueError, match='exceeds the 5 training examples'):
     next(batching.train_batches(make_arrays(5), np.zeros(5), 8, seed=0))

@@ -9,6 +9,12 @@ drawn from `np.random.default_rng((seed, e))`, so restarting at step k yields
 exactly the batches an uninterrupted run would have seen from step k on.
 Each epoch drops its last incomplete batch (steps per epoch = N // batch_size);
 the dropped examples differ from epoch to epoch.
+
+`group_by_length` (as HF Trainer's option of that name): each epoch's
+permutation is cut into groups of GROUP_BATCHES batches, each group is sorted
+by length and cut into batches, and the epoch's batches are shuffled. Batches
+then hold examples of similar length and need far less padding; which
+examples share a batch is less random, the data seen per epoch is the same.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,6 +29,8 @@ Batch = dict[str, np.ndarray]
 # Training targets: one [N] array (class ids, scores) or a dict of them
 # (a span task's start and end positions); batches carry the same structure.
 Labels = np.ndarray | Mapping[str, np.ndarray]
+# Batches per length-sorted group under group_by_length (HF uses 50).
+GROUP_BATCHES = 50
 
 
 def bucket_lengths(max_length: int, buckets: Sequence[int]) -> tuple[int, ...]:
@@ -68,9 +76,29 @@ def _check_inputs(arrays: Mapping[str, np.ndarray], labels: Labels | None,
   return n
 
 
+def epoch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
+                group_by_length: bool = False) -> np.ndarray:
+  """The epoch's row order: batch k is rows [k * batch_size, (k+1) * ...)."""
+  n = len(lengths)
+  rng = np.random.default_rng((seed, epoch))
+  order = rng.permutation(n)
+  if not group_by_length:
+    return order
+  usable = steps_per_epoch(n, batch_size) * batch_size
+  group = GROUP_BATCHES * batch_size
+  batches = []
+  for start in range(0, usable, group):
+    rows = order[start:min(start + group, usable)]
+    rows = rows[np.argsort(-lengths[rows], kind='stable')]
+    batches.extend(rows.reshape(-1, batch_size))
+  shuffled = [batches[i] for i in rng.permutation(len(batches))]
+  return np.concatenate(shuffled + [order[usable:]])
+
+
 def train_batches(arrays: Mapping[str, np.ndarray], labels: Labels,
                   batch_size: int, seed: int, start_step: int = 0,
-                  buckets: Sequence[int] = DEFAULT_BUCKETS) -> Iterator[Batch]:
+                  buckets: Sequence[int] = DEFAULT_BUCKETS,
+                  group_by_length: bool = False) -> Iterator[Batch]:
   """Endless shuffled training batches, starting at global step `start_step`.
 
   Args:
@@ -80,6 +108,7 @@ def train_batches(arrays: Mapping[str, np.ndarray], labels: Labels,
     seed: non-negative int; with the step it fixes the order.
     start_step: the step to resume at (0 for a fresh run).
     buckets: candidate sequence lengths; the arrays' max_length is always one.
+    group_by_length: batch examples of similar length (module docstring).
 
   Yields:
     {'input_ids', 'token_type_ids', 'attention_mask'}: int32 [B, L];
@@ -97,7 +126,8 @@ def train_batches(arrays: Mapping[str, np.ndarray], labels: Labels,
     step_epoch, position = divmod(step, per_epoch)
     if step_epoch != epoch:
       epoch = step_epoch
-      order = np.random.default_rng((seed, epoch)).permutation(n)
+      order = epoch_order(arrays['lengths'], batch_size, seed, epoch,
+                          group_by_length)
     rows = order[position * batch_size:(position + 1) * batch_size]
     batch = _make_batch(arrays, labels, rows, lengths)
     batch['mask'] = np.ones((batch_size,), np.float32)
