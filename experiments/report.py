@@ -11,12 +11,16 @@ under --out:
   glue_table.csv, extra_table.csv, wall_time.csv, runs.csv   the same tables.
   params_glue.png, params_extra.png   metric against trained parameters (log x),
                      one curve per method, a panel per task (paper Figs. 3-4).
+  init_scale.csv, init_scale.png   when adapter runs of a task differ only in
+                     the init stddev σ (configs/ablation.py sweep=init_scale):
+                     dev score against σ (paper Fig. 6, right).
   submission/        the GLUE server files of the best run per task.
 Every file is written atomically.
 """
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import math
@@ -305,7 +309,64 @@ def runs_table(results: Sequence[Result]) -> Table:
   return header, rows
 
 
+def init_scale_runs(results: Sequence[Result]) -> dict[str, list[Result]]:
+  """Per task, its adapter runs when they span more than one init σ."""
+  by_task = collections.defaultdict(list)
+  for r in results:
+    if r['method'] == 'adapter' and 'init_scale' in (r.get('config') or {}):
+      by_task[r['task']].append(r)
+  return {task: runs for task, runs in by_task.items()
+          if len({float(r['config']['init_scale']) for r in runs}) > 1}
+
+
+def _by_sigma(runs: Sequence[Result]) -> dict[float, list[float]]:
+  scores = collections.defaultdict(list)
+  for r in runs:
+    scores[float(r['config']['init_scale'])].append(selection.score(r))
+  return dict(sorted(scores.items()))
+
+
+def init_scale_table(study: dict[str, list[Result]]) -> Table:
+  """Dev score (mean, min, max over seeds) per task and init σ."""
+  header = ['task', 'init σ', 'runs', 'dev score', 'min', 'max']
+  rows = []
+  for task in _task_order(study):
+    for sigma, scores in _by_sigma(study[task]).items():
+      rows.append([_task_label(task), f'{sigma:g}', str(len(scores)),
+                   _pct(statistics.mean(scores)), _pct(min(scores)),
+                   _pct(max(scores))])
+  return header, rows
+
+
 # ---------------------------------------------------------------- plots
+
+
+def plot_init_scale(study: dict[str, list[Result]], path: str) -> None:
+  """Dev score against the adapters' init stddev (log x), a line per task."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  for task in _task_order(study):
+    by_sigma = _by_sigma(study[task])
+    sigmas = list(by_sigma)
+    means = [100 * statistics.mean(v) for v in by_sigma.values()]
+    low = [m - 100 * min(v) for m, v in zip(means, by_sigma.values())]
+    high = [100 * max(v) - m for m, v in zip(means, by_sigma.values())]
+    ax.errorbar(sigmas, means, yerr=[low, high], marker='o', capsize=3,
+                label=_task_label(task))
+  ax.set_xscale('log')
+  ax.set_xlabel('Adapter init stddev σ')
+  ax.set_ylabel('Dev score (x100)')
+  ax.set_title('Initialisation scale (paper Fig. 6, right)')
+  ax.grid(True, alpha=0.3)
+  ax.legend(fontsize='small')
+  fig.tight_layout()
+  with fileio.atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=100)
+  plt.close(fig)
+
 
 
 def plot_params(results: Sequence[Result], path: str) -> None:
@@ -409,6 +470,13 @@ def write_report(sweep_dirs: Sequence[str], out_dir: str, num_tasks: int = 0,
     plot_params(extra, paths['params_extra'])
     sections.append('![Extra tasks: score against trained parameters]'
                     '(params_extra.png)\n')
+  study = init_scale_runs(results)
+  if study:
+    emit('init_scale', 'Adapter initialisation scale (paper Fig. 6, right)',
+         init_scale_table(study))
+    paths['init_scale_plot'] = os.path.join(out_dir, 'init_scale.png')
+    plot_init_scale(study, paths['init_scale_plot'])
+    sections.append('![Dev score against init stddev](init_scale.png)\n')
   emit('wall_time', 'Wall time', wall_time_table(results))
   emit('runs', 'Every run', runs_table(results))
   copied = copy_submission(results, out_dir, submission_method)

@@ -11,13 +11,15 @@ from experiments import report
 
 
 def _result(root, run, task, method, dev, m=64, params=1000, total=10**6,
-            seconds=10.0, predictions=None, top_k=0):
+            seconds=10.0, predictions=None, top_k=0, init_scale=None,
+            seed=0):
   d = root / run
   d.mkdir(parents=True)
   score = statistics.mean(dev.values())
   (d / 'results.json').write_text(json.dumps(dict(
-      task=task, method=method, m=m, lr=1e-3, epochs=3.0, seed=0,
-      config=dict(m=m, top_k=top_k), dev=dev, best_dev=dev, best_step=10,
+      task=task, method=method, m=m, lr=1e-3, epochs=3.0, seed=seed,
+      config=dict(m=m, top_k=top_k, **(
+          {} if init_scale is None else {'init_scale': init_scale})), dev=dev, best_dev=dev, best_step=10,
       score=score, trainable_params=params, total_params=total,
       trainable_share=params / total, train_seconds=seconds, steps=20)))
   if predictions:
@@ -103,6 +105,31 @@ def test_submission_of_one_method(sweep_dir, tmp_path):
   copied = report.copy_submission(
       report.selection.load_results(str(sweep_dir)), str(tmp_path), 'full')
   assert copied == {}  # The full runs made no predictions.
+
+
+def test_init_scale_study_table_and_plot(tmp_path):
+  root = tmp_path / 'init'
+  scores = {1e-7: (0.50, 0.52), 1e-3: (0.55, 0.57), 1.0: (0.10, 0.30)}
+  for sigma, per_seed in scores.items():
+    for seed, value in enumerate(per_seed):
+      _result(root, f'cola-s{sigma:g}-{seed}', 'cola', 'adapter',
+              {'mcc': value}, init_scale=sigma, seed=seed)
+  _result(root, 'rte-one-sigma', 'rte', 'adapter', {'accuracy': 0.6},
+          init_scale=1e-3)  # One σ only: no study for RTE.
+  out = tmp_path / 'out'
+  paths = report.write_report([str(root)], str(out))
+  rows = _rows(paths['init_scale'])
+  assert rows[0] == ['task', 'init σ', 'runs', 'dev score', 'min', 'max']
+  assert rows[1:] == [['CoLA', '1e-07', '2', '51.0', '50.0', '52.0'],
+                      ['CoLA', '0.001', '2', '56.0', '55.0', '57.0'],
+                      ['CoLA', '1', '2', '20.0', '10.0', '30.0']]
+  assert (out / 'init_scale.png').stat().st_size > 0
+  assert 'init_scale.png' in (out / 'report.md').read_text()
+
+
+def test_no_init_scale_section_without_a_study(sweep_dir, tmp_path):
+  paths = report.write_report([str(sweep_dir)], str(tmp_path / 'out'))
+  assert 'init_scale' not in paths
 
 
 def test_total_params_multiplier_matches_the_paper():
