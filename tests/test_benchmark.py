@@ -162,3 +162,24 @@ def test_unbuildable_peer_venv_raises_peer_unavailable(tmp_path):
   blocker.write_text('')
   with pytest.raises(benchmark.PeerUnavailable, match='could not build'):
     benchmark.ensure_peer_venv(str(blocker / 'venv'))
+
+
+def test_profile_groups_xla_ops_by_model_part(tmp_path):
+  from experiments import profile_step  # pylint: disable=g-import-not-at-top
+  assert profile_step.part_of(
+      'jit(train_step)/transpose(jvp(BertClassifier))/bert/layer_0/attention/'
+      'query/dot_general') == 'q/k/v dense / backward'
+  assert profile_step.part_of(
+      'jit(train_step)/jvp(BertClassifier)/bert/layer_2/Dropout_0/iota'
+  ) == 'dropout / forward'
+  assert profile_step.part_of('') == 'other / forward'
+  settings = benchmark.Settings.smoke_settings(m=8)
+  result = profile_step.profile(settings, 'adapter', 2, str(tmp_path))
+  parts = result['ms_per_step']
+  assert result['step_s_median'] > 0
+  assert parts and all(ms >= 0 for ms in parts.values())
+  # The adapter step has adapters forward and backward, and no weight work
+  # is hidden under 'other': the model's parts carry most of the time.
+  assert {'adapter / forward', 'adapter / backward'} <= set(parts)
+  named = sum(ms for part, ms in parts.items() if not part.startswith('other'))
+  assert named > 0.5 * sum(parts.values())
