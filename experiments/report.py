@@ -11,6 +11,7 @@ under --out:
   glue_table.csv, extra_table.csv, wall_time.csv, runs.csv   the same tables.
   params_glue.png, params_extra.png   metric against trained parameters (log x),
                      one curve per method, a panel per task (paper Figs. 3-4).
+  squad_table.csv    SQuAD runs: EM / F1, trained share, time, split.
   init_scale.csv, init_scale.png   when adapter runs of a task differ only in
                      the init stddev σ (configs/ablation.py sweep=init_scale):
                      dev score against σ (paper Fig. 6, right).
@@ -264,6 +265,31 @@ def extra_table(results: Sequence[Result], num_tasks: int = 0) -> Table:
   return header, rows
 
 
+def squad_table(results: Sequence[Result]) -> Table:
+  """SQuAD runs: EM / F1 (already x100), trained share, time; paper's F1."""
+  header = ['Method', 'Size', 'Split', 'EM', 'F1', 'Trained', 'Train s',
+            'Paper dev F1 (BERT-base, SQuAD train)']
+  rows = []
+  for r in sorted(results, key=lambda r: (_method_rank(r['method']),
+                                          selection.size(r) or 0, r['run'])):
+    dev = r.get('dev') or {}
+    size = selection.size(r)
+    key = 'full' if r['method'] == 'full' else f'adapter_m{size}'
+    paper = paper_results.SQUAD_DEV_F1.get(key)
+    holdout = ((r.get('config') or {}).get('squad') or {}).get(
+        'holdout_articles', 0)
+    rows.append([METHOD_NAMES.get(r['method'], r['method']),
+                 '-' if size is None else f'm={size}',
+                 f'last {holdout} dev articles held out' if holdout
+                 else 'dev',
+                 f'{dev.get("exact_match", math.nan):.1f}',
+                 f'{dev.get("f1", math.nan):.1f}',
+                 f'{100 * trainable_share(r):.2f}%',
+                 f'{float(r.get("train_seconds", 0)):.0f}',
+                 '-' if paper is None else f'{paper:.1f}'])
+  return header, rows
+
+
 def wall_time_table(results: Sequence[Result]) -> Table:
   """Per task and method: the best run's training time and the whole grid's."""
   header = ['Task', 'Method', 'Runs', 'Best run', 'Best run train s',
@@ -442,7 +468,9 @@ def write_report(sweep_dirs: Sequence[str], out_dir: str, num_tasks: int = 0,
   if not results:
     raise ValueError(f'No {selection.RESULTS_FILE} under {list(sweep_dirs)}.')
   glue = [r for r in results if r['task'] in GLUE_TASKS]
-  extra = [r for r in results if r['task'] not in GLUE_TASKS]
+  squad = [r for r in results if r['task'] == 'squad']
+  extra = [r for r in results
+           if r['task'] not in GLUE_TASKS and r['task'] != 'squad']
   paths = {}
   sections = [f'# Results\n\n{len(results)} runs from {", ".join(sweep_dirs)}. '
               'Ours: dev scores x100 of the best run on dev (the paper\'s '
@@ -470,6 +498,9 @@ def write_report(sweep_dirs: Sequence[str], out_dir: str, num_tasks: int = 0,
     plot_params(extra, paths['params_extra'])
     sections.append('![Extra tasks: score against trained parameters]'
                     '(params_extra.png)\n')
+  if squad:
+    emit('squad_table', 'SQuAD v1.1 (EM / F1 on the evaluated articles; a '
+         'holdout split is not the paper\'s protocol)', squad_table(squad))
   study = init_scale_runs(results)
   if study:
     emit('init_scale', 'Adapter initialisation scale (paper Fig. 6, right)',

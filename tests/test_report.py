@@ -127,6 +127,20 @@ def test_init_scale_study_table_and_plot(tmp_path):
   assert 'init_scale.png' in (out / 'report.md').read_text()
 
 
+def test_squad_runs_get_their_own_table_on_the_0_100_scale(tmp_path):
+  root = tmp_path / 'squad'
+  for run, method, m, em, f1 in (('sq-ad', 'adapter', 64, 40.1, 52.3),
+                                 ('sq-ft', 'full', 64, 45.0, 58.9)):
+    _result(root, run, 'squad', method, {'exact_match': em, 'f1': f1}, m=m)
+  paths = report.write_report([str(root)], str(tmp_path / 'out'))
+  rows = _rows(paths['squad_table'])
+  assert [r[:5] for r in rows[1:]] == [
+      ['Full FT', '-', 'dev', '45.0', '58.9'],
+      ['Adapters', 'm=64', 'dev', '40.1', '52.3']]
+  assert [r[-1] for r in rows[1:]] == ['90.7', '90.4']
+  assert 'extra_table' not in paths  # SQuAD is not an extra classification task.
+
+
 def test_no_init_scale_section_without_a_study(sweep_dir, tmp_path):
   paths = report.write_report([str(sweep_dir)], str(tmp_path / 'out'))
   assert 'init_scale' not in paths
