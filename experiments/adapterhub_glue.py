@@ -30,6 +30,9 @@ import platform
 import sys
 import time
 
+# Run as a script from experiments/ in the peer venv: its sibling is importable.
+import adapterhub_peer  # pylint: disable=g-bad-import-order
+
 
 def _parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -157,10 +160,7 @@ def main(argv=None):
                f1=(2 * precision * recall / (precision + recall)
                    if precision + recall else 0.0)))
   print(json.dumps(results, indent=2), file=sys.stderr)
-  tmp = args.out + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(results, f, indent=2)
-  os.replace(tmp, args.out)
+  adapterhub_peer.write_json(args.out, results)
 
 
 if __name__ == '__main__':

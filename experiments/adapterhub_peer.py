@@ -151,10 +151,15 @@ def main(argv=None):
     print(f"peer {method}: "
           f"{results['methods'][method]['examples_per_sec']:.1f} examples/s",
           file=sys.stderr)
-  tmp = args.out + '.tmp'
+  write_json(args.out, results)
+
+
+def write_json(path, value):
+  """Atomic JSON write (the peer venv has no experiments.fileio)."""
+  tmp = path + '.tmp'
   with open(tmp, 'w') as f:
-    json.dump(results, f, indent=2)
-  os.replace(tmp, args.out)
+    json.dump(value, f, indent=2)
+  os.replace(tmp, path)
 
 
 if __name__ == '__main__':
