@@ -31,7 +31,6 @@ PLACEMENTS = ('houlsby', 'pfeiffer', 'attention', 'none')
 LAYER_NORM_EPS = 1e-6
 
 
-
 def gelu(x: jax.Array) -> jax.Array:
   """Exact GELU, x·Φ(x), in BERT's erf form.
 

@@ -128,7 +128,8 @@ class BertEmbeddings(nn.Module):
         token_type_ids)
     x = words + positions[None] + types
     x = _layer_norm(c, 'layer_norm', self.dtype)(x)
-    return dropout_lib.Dropout(c.hidden_dropout)(x, deterministic=deterministic)
+    return dropout_lib.Dropout(c.hidden_dropout)(
+        x, deterministic=deterministic)
 
 
 class BertSelfAttention(nn.Module):

@@ -263,9 +263,12 @@ def time_compiled(step: Callable[[Any], Any], state: Any, steps: int
   return first, times, state
 
 
-def benchmark_method(method: str, settings: Settings,
-                     backbone: backbones.Backbone) -> dict[str, Any]:
-  """Builds, compiles and times one method's train (and eval) step."""
+def build_method(method: str, settings: Settings,
+                 backbone: backbones.Backbone) -> dict[str, Any]:
+  """A method's model, replicated state and device batch, as training has them.
+
+  Shared by this benchmark and experiments/profile_step.py.
+  """
   config = make_config(method, settings)
   task, model = make_task_and_model(config, backbone.config)
   params = builder.initial_params(model, backbone, config.seed)
@@ -275,7 +278,6 @@ def benchmark_method(method: str, settings: Settings,
   report = optim.parameter_report(optim.flatten(trainable),
                                   optim.flatten(frozen))
   tx, _ = train.optimizer_for(config, trainable, _SCHEDULE_STEPS)
-  batch_sharding = data.data_sharding()
   trainable, frozen = train.replicate((trainable, frozen))
   opt_state = train.replicate(tx.init(trainable))
   host_batch = random_batch(backbone.config.vocab_size, task.num_outputs,
@@ -283,7 +285,20 @@ def benchmark_method(method: str, settings: Settings,
                             settings.seed)
   # The training loop's own host-to-device path.
   batch = train._to_device(  # pylint: disable=protected-access
-      host_batch, batch_sharding)
+      host_batch, data.data_sharding())
+  return dict(config=config, task=task, model=model, tx=tx, report=report,
+              trainable=trainable, frozen=frozen, opt_state=opt_state,
+              batch=batch)
+
+
+def benchmark_method(method: str, settings: Settings,
+                     backbone: backbones.Backbone) -> dict[str, Any]:
+  """Builds, compiles and times one method's train (and eval) step."""
+  state = build_method(method, settings, backbone)
+  config, task, model, tx, report, batch, frozen = (
+      state[k] for k in ('config', 'task', 'model', 'tx', 'report', 'batch',
+                         'frozen'))
+  trainable, opt_state = state.pop('trainable'), state.pop('opt_state')
   base_rng = jax.random.key(config.seed)
 
   # Compile ahead of time: the analyses below describe the program we time.

@@ -30,9 +30,6 @@ from absl import app
 from absl import flags
 import jax
 
-from adapter_bert import builder
-from adapter_bert import data
-from adapter_bert import optim
 from adapter_bert import train
 from experiments import benchmark
 from experiments import fileio
@@ -101,21 +98,13 @@ def _read_trace(trace_dir: str):
 
 def profile(settings: benchmark.Settings, method: str, steps: int,
             trace_dir: str) -> dict[str, Any]:
-  backbone = benchmark.resolve_backbone(settings.backbone)
-  config = benchmark.make_config(method, settings)
-  task, model = benchmark.make_task_and_model(config, backbone.config)
-  params = builder.initial_params(model, backbone, config.seed)
-  trainable, frozen = train.split_trainable(
-      config, backbone.config.num_layers, optim.flatten(params))
-  tx, _ = train.optimizer_for(config, trainable, 1000)
-  trainable, frozen = train.replicate((trainable, frozen))
-  opt_state = train.replicate(tx.init(trainable))
-  batch = train._to_device(  # pylint: disable=protected-access
-      benchmark.random_batch(backbone.config.vocab_size, task.num_outputs,
-                             settings.batch_size, settings.seq_len),
-      data.data_sharding())
+  state = benchmark.build_method(method, settings,
+                                 benchmark.resolve_backbone(settings.backbone))
+  trainable, opt_state = state.pop('trainable'), state.pop('opt_state')
+  frozen, batch = state['frozen'], state['batch']
+  tx = state['tx']
   key = jax.random.key(0)
-  compiled = train.make_train_step(model, task, tx).lower(
+  compiled = train.make_train_step(state['model'], state['task'], tx).lower(
       trainable, opt_state, frozen, batch, key).compile()
 
   def run(count, offset):
