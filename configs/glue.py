@@ -21,7 +21,8 @@ CPU_TASKS = ('rte', 'mrpc', 'stsb', 'cola', 'sst2')
 # Tasks whose data ships in the repository's data/glue.
 VENDORED_TASKS = ('cola', 'sst2', 'mrpc', 'stsb', 'rte', 'wnli')
 TASK_GROUPS = {'all': TASKS, 'cpu': CPU_TASKS, 'vendored': VENDORED_TASKS}
-SWEEPS = ('paper', 'fixed_m', 'finetune', 'layernorm', 'top_k', 'cpu')
+SWEEPS = ('paper', 'fixed_m', 'finetune', 'layernorm', 'top_k', 'cpu',
+          'study')
 
 # The paper's GLUE grid (§3.2), used for every method without its own grid.
 PAPER_LRS = (3e-5, 3e-4, 3e-3)
@@ -39,6 +40,17 @@ CPU_ADAPTER_MS = (8, 64)
 CPU_ADAPTER_LR = 1e-3
 CPU_FULL_LR = 5e-5
 CPU_EPOCHS = 3.0
+# The minilm-l6 GLUE study's CPU grid (NOT the paper's grid; 3 epochs, one
+# seed per point): adapters at the paper's m values and two of its learning
+# rates, plus the AdapterHub reference point (m=64, lr 1e-3); full fine-tuning
+# at two of BERT's rates; LayerNorm-only; variable fine-tuning of the top k.
+STUDY_ADAPTER_MS = (8, 64, 256)
+STUDY_ADAPTER_LRS = (3e-4, 3e-3)
+STUDY_REFERENCE = dict(m=64, lr=1e-3)
+STUDY_FULL_LRS = (5e-5, 2e-5)
+STUDY_LAYERNORM_LRS = (1e-3, 1e-2)
+STUDY_TOP_KS = (1, 3)
+STUDY_TOP_K_LR = 5e-5
 
 
 def _parse(arg: str | None):
@@ -82,7 +94,24 @@ def _grid(arg) -> list[dict[str, object]]:
               for m in CPU_ADAPTER_MS]
     return points + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR,
                           epochs=CPU_EPOCHS)]
+  if arg.sweep == 'study':
+    return _study_grid(adapter)
   raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
+
+
+def _study_grid(adapter) -> list[dict[str, object]]:
+  """The study's seed-0 grid of one task: the reference point first."""
+  ep = dict(epochs=CPU_EPOCHS)
+  points = [dict(adapter, **STUDY_REFERENCE, **ep)]
+  points += [dict(sweeps.method_keys('full'), lr=lr, **ep)
+             for lr in STUDY_FULL_LRS]
+  points += [dict(sweeps.method_keys('layernorm'), lr=lr, **ep)
+             for lr in STUDY_LAYERNORM_LRS]
+  points += [dict(sweeps.method_keys('top_k'), top_k=k, lr=STUDY_TOP_K_LR, **ep)
+             for k in STUDY_TOP_KS]
+  points += [dict(adapter, m=m, lr=lr, **ep) for m in STUDY_ADAPTER_MS
+             for lr in STUDY_ADAPTER_LRS]
+  return points
 
 
 def sweep(add, arg: str | None = None):

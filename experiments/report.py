@@ -79,8 +79,8 @@ def _metric_label(name: str) -> str:
 
 
 def dev_metrics(result: Result) -> dict[str, float]:
-  """Dev metrics at the selected step (best_dev), in display order."""
-  dev = result.get('best_dev') or result.get('dev') or {}
+  """Dev metrics of the final step (the run's score), in display order."""
+  dev = result.get('dev') or {}
   return {k: float(dev[k]) for k in sorted(dev, key=_metric_key)}
 
 

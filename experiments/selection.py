@@ -50,8 +50,22 @@ def size(result: Result) -> int | None:
 
 
 def score(result: Result) -> float:
-  """The selection score; a missing or NaN score (diverged run) ranks last."""
-  value = result.get('score')
+  """The final-step selection score, as the official code scores a run.
+
+  A missing or NaN score (a diverged run) ranks last. Runs written before
+  the final-step protocol stored their best evaluated step's score under
+  `score` (they have no `best_score`); their final step is read from `dev`.
+  """
+  if 'best_score' in result or 'dev' not in result:
+    value = result.get('score')
+  else:
+    dev = result.get('dev') or {}
+    if not dev:
+      value = None
+    elif 'exact_match' in dev:  # SQuAD: F1, as SpanTask.score.
+      value = dev.get('f1')
+    else:  # Classification: the mean of the task's metrics.
+      value = sum(float(v) for v in dev.values()) / len(dev)
   if value is None or not math.isfinite(float(value)):
     return -math.inf
   return float(value)

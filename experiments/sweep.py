@@ -2,15 +2,29 @@ r"""Runs a config file's sweep: resumable, shardable, one run after another.
 
   python -m experiments.sweep --config configs/glue.py:task=rte,sweep=cpu \
       --workdir runs/sweep_rte [--shard 0/4] [--dry_run] [--config.dtype=bfloat16]
+      [--results_dir experiments/results/x/runs] [--rerun_failed]
+      [--rerun_changed]
 
 The config file declares `sweep(add, arg)` beside `get_config(arg)` (big_vision
 style); each `add(**overrides)` call is one run, its flat keys set on top of
 get_config(arg) (and any --config.key=value flags). Before anything trains,
 every run's keys are checked against the config and its name is made
-(`rte-adapter-m64-lr1e-3-ep3-s0`). Run j belongs to shard j mod n. A run with a
-results.json is skipped; any other (failed, interrupted, never started) is
-(re)run, and train_and_evaluate resumes from its own checkpoint. A failing run
-does not stop the sweep; the exit status is non-zero if any run failed.
+(`rte-adapter-m64-lr1e-3-ep3-s0`). Run j belongs to shard j mod n.
+
+A run is done only when its results.json says `status: done` and the config
+recorded in it equals the config the sweep gives the run now (keys that only
+change logging or evaluation batching aside). Each run is in one state:
+  done         finished, same config: skipped.
+  changed      finished under another config: the sweep refuses to start and
+               names the keys, unless --rerun_changed (then it retrains).
+  diverged     the loss became NaN; failed: an exception. Both keep the exit
+               status non-zero on every re-run; --rerun_failed retrains them.
+  interrupted, running (a killed process), pending: (re)run; training resumes
+               from the run's own checkpoint.
+With --results_dir, each finished run's results.json, config.json and
+metrics.jsonl are copied to `<results_dir>/<run>/`, and a run found there
+counts as done on any machine (commit that directory to carry a sweep across
+machines; `experiments.report` reads it).
 
 Files under --workdir: `<run>/` (the run's workdir), `<run>/sweep_status.json`
 (state, timing, error), `sweep_index.json` (every run of the sweep and its
@@ -38,6 +52,7 @@ from absl import logging
 import ml_collections
 from ml_collections import config_flags
 
+from adapter_bert import run_config
 from experiments import fileio
 from experiments import selection
 
@@ -49,13 +64,28 @@ _SHARD = flags.DEFINE_string(
     'shard', '', 'i/n: run only runs j with j mod n == i (0 <= i < n).')
 _DRY_RUN = flags.DEFINE_bool('dry_run', False,
                              'List the runs, their shard and state; train nothing.')
+_RESULTS_DIR = flags.DEFINE_string(
+    'results_dir', '', 'Copy each finished run\'s results.json, config.json '
+    'and metrics.jsonl to <results_dir>/<run>/; runs found there are done.')
+_RERUN_FAILED = flags.DEFINE_bool(
+    'rerun_failed', False, 'Retrain failed and diverged runs.')
+_RERUN_CHANGED = flags.DEFINE_bool(
+    'rerun_changed', False, 'Retrain finished runs whose config changed '
+                            '(otherwise the sweep refuses to start).')
 
 STATUS_FILE = 'sweep_status.json'
 INDEX_FILE = 'sweep_index.json'
+# Files of a finished run copied to --results_dir (no checkpoints, artifacts).
+RESULT_FILES = (selection.RESULTS_FILE, 'config.json', 'metrics.jsonl')
+FAILED_STATES = ('failed', 'diverged')
 TrainFn = Callable[[ml_collections.ConfigDict, str], Any]
 # Keys always spelled out in a run name, in this order; others follow sorted.
 _NAME_KEYS = ('task', 'method', 'm', 'top_k', 'lr', 'epochs', 'seed')
 _NAME_PREFIX = {'m': 'm', 'top_k': 'k', 'lr': 'lr', 'epochs': 'ep', 'seed': 's'}
+
+
+class SweepError(ValueError):
+  """A sweep that must not start as asked (e.g. finished runs changed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,21 +96,34 @@ class Run:
   config: ml_collections.ConfigDict
 
 
-def load_sweep(config_spec: str) -> Callable[[Callable[..., None]], None]:
-  """The `sweep` of config file `path[:arg]`, bound to its arg."""
-  path, _, arg = config_spec.partition(':')
+def _load_module(path: str):
   if not os.path.exists(path):
     raise ValueError(f'Config file {path!r} does not exist.')
   name = 'sweep_config_' + re.sub(r'\W', '_', os.path.abspath(path))
   spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
+  return module
+
+
+def load_sweep(config_spec: str) -> Callable[[Callable[..., None]], None]:
+  """The `sweep` of config file `path[:arg]`, bound to its arg."""
+  path, _, arg = config_spec.partition(':')
+  module = _load_module(path)
   fn = getattr(module, 'sweep', None)
   if fn is None:
     raise ValueError(f'{path} declares no sweep(add, arg) function.')
   if len(inspect.signature(fn).parameters) >= 2:
     return lambda add: fn(add, arg or None)
   return fn  # big_vision style: sweep(add) without the arg.
+
+
+def load_defaults(config_spec: str) -> dict[str, Any]:
+  """get_config(arg) of the file, without flags: what a key absent from an
+  older run's recorded config stood for."""
+  path, _, arg = config_spec.partition(':')
+  module = _load_module(path)
+  return module.get_config(arg or None).to_dict()
 
 
 def collect(sweep_fn: Callable[[Callable[..., None]], None]) -> list[dict]:
@@ -185,13 +228,50 @@ def in_shard(run: Run, shard: tuple[int, int] | None) -> bool:
   return shard is None or run.index % shard[1] == shard[0]
 
 
-def state(workdir: str, run: Run) -> str:
-  """done (results.json exists) | failed | interrupted | running | pending."""
+@dataclasses.dataclass(frozen=True)
+class RunState:
+  """Where a run stands; `changes` names the keys of a changed run."""
+  state: str
+  changes: dict[str, tuple[Any, Any]] = dataclasses.field(default_factory=dict)
+  results_path: str | None = None
+
+
+def _read_results(path: str) -> dict[str, Any] | None:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def inspect_run(workdir: str, run: Run, results_dir: str = '',
+                defaults: dict[str, Any] | None = None) -> RunState:
+  """The run's state from its results.json (workdir, then results_dir)."""
   run_dir = os.path.join(workdir, run.name)
-  if os.path.exists(os.path.join(run_dir, selection.RESULTS_FILE)):
-    return 'done'
+  candidates = [os.path.join(run_dir, selection.RESULTS_FILE)]
+  if results_dir:
+    candidates.append(os.path.join(results_dir, run.name,
+                                   selection.RESULTS_FILE))
+  for path in candidates:
+    results = _read_results(path) if os.path.exists(path) else None
+    if results is None:
+      continue
+    status = results.get('status')
+    if status == 'diverged':
+      return RunState('diverged', results_path=path)
+    if status != 'done':
+      continue  # Not a finished run's file.
+    changes = run_config.changed_keys(results.get('config') or {},
+                                      run.config.to_dict(), defaults)
+    return RunState('changed' if changes else 'done', changes, path)
   status = _read_status(run_dir)
-  return status.get('state', 'pending') if status else 'pending'
+  return RunState(status.get('state', 'pending') if status else 'pending')
+
+
+def state(workdir: str, run: Run, results_dir: str = '',
+          defaults: dict[str, Any] | None = None) -> str:
+  """done | changed | diverged | failed | interrupted | running | pending."""
+  return inspect_run(workdir, run, results_dir, defaults).state
 
 
 def _read_status(run_dir: str) -> dict[str, Any]:
@@ -220,15 +300,45 @@ def _default_train_fn() -> TrainFn:
   return train.train_and_evaluate
 
 
+def _refuse_changed(inspected: dict[str, RunState]) -> None:
+  changed = {n: r for n, r in inspected.items() if r.state == 'changed'}
+  if changed:
+    lines = '; '.join(f'{n} ({run_config.describe_changes(r.changes)})'
+                      for n, r in changed.items())
+    raise SweepError(
+        f'{len(changed)} finished run(s) were made with another config: '
+        f'{lines}. Pass --rerun_changed to retrain them, or restore the '
+        'config they were made with.')
+
+
+def _publish(run_dir: str, results_dir: str, name: str) -> None:
+  """Copies a finished run's small result files to results_dir/name."""
+  for filename in RESULT_FILES:
+    src = os.path.join(run_dir, filename)
+    if os.path.exists(src):
+      fileio.copy_file(src, os.path.join(results_dir, name, filename))
+
+
 def run_sweep(runs: Sequence[Run], workdir: str,
               train_fn: TrainFn | None = None,
               shard: tuple[int, int] | None = None,
-              config_spec: str = '') -> dict[str, str]:
-  """Trains this shard's unfinished runs in order; returns name -> state."""
+              config_spec: str = '', *, results_dir: str = '',
+              defaults: dict[str, Any] | None = None,
+              rerun_failed: bool = False,
+              rerun_changed: bool = False) -> dict[str, str]:
+  """Trains this shard's unfinished runs in order; returns name -> state.
+
+  Raises SweepError before training anything if a finished run's config
+  changed and rerun_changed is False.
+  """
+  mine = [r for r in runs if in_shard(r, shard)]
+  inspected = {r.name: inspect_run(workdir, r, results_dir, defaults)
+               for r in mine}
+  if not rerun_changed:
+    _refuse_changed(inspected)
   os.makedirs(workdir, exist_ok=True)
   write_index(workdir, runs, config_spec)
-  mine = [r for r in runs if in_shard(r, shard)]
-  states = {r.name: state(workdir, r) for r in mine}
+  states = {n: r.state for n, r in inspected.items()}
   summary_path = _summary_path(workdir, shard)
 
   def write_summary():
@@ -239,15 +349,33 @@ def run_sweep(runs: Sequence[Run], workdir: str,
         updated=time.time()))
 
   write_summary()
-  todo = [r for r in mine if states[r.name] != 'done']
+  retrain = {'changed'} | (set(FAILED_STATES) if rerun_failed else set())
+  todo = [r for r in mine
+          if states[r.name] != 'done'
+          and (states[r.name] not in ('changed',) + FAILED_STATES
+               or states[r.name] in retrain)]
+  kept_bad = [n for n, s in states.items() if s in FAILED_STATES
+              and not rerun_failed]
   print(f'Sweep: {len(runs)} runs, {len(mine)} in this shard, '
-        f'{len(mine) - len(todo)} already done, {len(todo)} to run.', flush=True)
+        f'{sum(s == "done" for s in states.values())} already done, '
+        f'{len(todo)} to run'
+        + (f', {len(kept_bad)} failed or diverged kept as they are '
+           '(--rerun_failed retrains them)' if kept_bad else '') + '.',
+        flush=True)
   if todo and train_fn is None:
     train_fn = _default_train_fn()
   for run in todo:
     run_dir = os.path.join(workdir, run.name)
     status_path = os.path.join(run_dir, STATUS_FILE)
     previous = _read_status(run_dir)
+    config = copy.deepcopy(run.config)
+    if states[run.name] in ('changed',) + FAILED_STATES:
+      # A stale or failed result must not survive a retraining cut short.
+      stale = os.path.join(run_dir, selection.RESULTS_FILE)
+      if os.path.exists(stale):
+        os.remove(stale)
+      if states[run.name] == 'changed' and 'overwrite' in config:
+        config.overwrite = True  # Discard checkpoints of the old config.
     status = dict(name=run.name, index=run.index, overrides=run.overrides,
                   state='running', attempts=previous.get('attempts', 0) + 1,
                   started=time.time(), host=os.uname().nodename,
@@ -259,11 +387,19 @@ def run_sweep(runs: Sequence[Run], workdir: str,
           f'(attempt {status["attempts"]})', flush=True)
     start = time.time()
     try:
-      train_fn(copy.deepcopy(run.config), run_dir)
-      if not os.path.exists(os.path.join(run_dir, selection.RESULTS_FILE)):
+      train_fn(config, run_dir)
+      finished = inspect_run(workdir, run, defaults=defaults).state
+      if finished == 'pending':
         raise RuntimeError('train_and_evaluate returned without writing '
                            f'{selection.RESULTS_FILE}.')
-      status.update(state='done', error=None)
+      if finished not in ('done', 'diverged'):
+        raise RuntimeError(f'The run ended in state {finished!r}.')
+      status.update(state=finished, error=None)
+      if finished == 'done' and results_dir:
+        _publish(run_dir, results_dir, run.name)
+    except FloatingPointError as e:
+      logging.warning('Run %s diverged: %s', run.name, e)
+      status.update(state='diverged', error=f'{type(e).__name__}: {e}')
     except Exception as e:  # pylint: disable=broad-except
       logging.exception('Run %s failed.', run.name)
       status.update(state='failed', error=f'{type(e).__name__}: {e}',
@@ -291,15 +427,19 @@ def prepare(base: ml_collections.ConfigDict, config_spec: str,
 
 
 def dry_run(runs: Sequence[Run], workdir: str,
-            shard: tuple[int, int] | None) -> str:
+            shard: tuple[int, int] | None, results_dir: str = '',
+            defaults: dict[str, Any] | None = None) -> str:
   n = shard[1] if shard else 1
   lines = [f'{len(runs)} runs'
            + (f', shard {shard[0]}/{shard[1]}' if shard else '') + ':',
            'index  shard  state        name']
   for run in runs:
     if in_shard(run, shard):
-      lines.append(f'{run.index:5d}  {run.index % n:5d}  '
-                   f'{state(workdir, run):11s}  {run.name}')
+      inspected = inspect_run(workdir, run, results_dir, defaults)
+      line = f'{run.index:5d}  {run.index % n:5d}  {inspected.state:11s}  {run.name}'
+      if inspected.changes:
+        line += f'  ({run_config.describe_changes(inspected.changes)})'
+      lines.append(line)
   return '\n'.join(lines)
 
 
@@ -320,10 +460,19 @@ def main(argv: Sequence[str]) -> None:
   if shadowed:
     logging.warning('The sweep sets %s itself; its values win over the '
                     '--config.* flags.', shadowed)
+  results_dir = _RESULTS_DIR.value
+  defaults = load_defaults(config_spec)
   if _DRY_RUN.value:
-    print(dry_run(runs, _WORKDIR.value, shard))
+    print(dry_run(runs, _WORKDIR.value, shard, results_dir, defaults))
     return
-  states = run_sweep(runs, _WORKDIR.value, shard=shard, config_spec=config_spec)
+  try:
+    states = run_sweep(runs, _WORKDIR.value, shard=shard,
+                       config_spec=config_spec, results_dir=results_dir,
+                       defaults=defaults, rerun_failed=_RERUN_FAILED.value,
+                       rerun_changed=_RERUN_CHANGED.value)
+  except SweepError as e:
+    print(f'Error: {e}', file=sys.stderr)
+    sys.exit(2)
   bad = {n: s for n, s in states.items() if s != 'done'}
   print(f'{len(states) - len(bad)}/{len(states)} runs done.')
   for name, s in bad.items():

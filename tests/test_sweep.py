@@ -18,9 +18,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class FakeTrain:
   """Writes a results.json like train_and_evaluate; can fail on a given call."""
 
-  def __init__(self, fail_on=(), error=RuntimeError):
+  def __init__(self, fail_on=(), error=RuntimeError, diverge_on=()):
     self.calls = []
     self.fail_on = set(fail_on)
+    self.diverge_on = set(diverge_on)
     self.error = error
 
   def __call__(self, config, workdir):
@@ -29,8 +30,16 @@ class FakeTrain:
       raise self.error('boom')
     os.makedirs(workdir, exist_ok=True)
     score = 0.5 + config.lr + config.m / 1e4
+    if len(self.calls) in self.diverge_on:  # As train_and_evaluate does.
+      with open(os.path.join(workdir, 'results.json'), 'w') as f:
+        json.dump(dict(status='diverged', config=config.to_dict()), f)
+      raise FloatingPointError('Loss became nan')
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      json.dump(config.to_dict(), f)
+    with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
+      f.write('{"step": 1}\n')
     with open(os.path.join(workdir, 'results.json'), 'w') as f:
-      json.dump(dict(task=config.task, method=config.method, m=config.m,
+      json.dump(dict(status='done', task=config.task, method=config.method, m=config.m,
                      lr=config.lr, epochs=config.epochs, seed=config.seed,
                      config=config.to_dict(), score=score,
                      dev={'accuracy': score}, best_dev={'accuracy': score},
@@ -88,12 +97,100 @@ def test_failing_run_does_not_stop_the_sweep(tmp_path):
   summary = json.loads((tmp_path / 'sweep_summary.json').read_text())
   assert summary['failed'] == [runs[0].name]
 
+  # A failed run is not retried silently; it keeps the sweep failing.
+  again = FakeTrain()
+  states = sweep.run_sweep(runs, str(tmp_path), again)
+  assert again.calls == [] and states[runs[0].name] == 'failed'
+
   retry = FakeTrain()
-  states = sweep.run_sweep(runs, str(tmp_path), retry)
+  states = sweep.run_sweep(runs, str(tmp_path), retry, rerun_failed=True)
   assert retry.calls == [runs[0].name]
   assert set(states.values()) == {'done'}
   status = json.loads((tmp_path / runs[0].name / sweep.STATUS_FILE).read_text())
   assert status['attempts'] == 2 and status['state'] == 'done'
+
+
+def test_reliability_sweep_diverged_run_keeps_failing_until_rerun(tmp_path):
+  runs = _runs()
+  states = sweep.run_sweep(runs, str(tmp_path), FakeTrain(diverge_on={2}))
+  assert [states[r.name] for r in runs] == ['done', 'diverged', 'done']
+  for _ in range(2):  # Every re-run reports it, and trains nothing.
+    again = FakeTrain()
+    states = sweep.run_sweep(runs, str(tmp_path), again)
+    assert again.calls == [] and states[runs[1].name] == 'diverged'
+  assert 'diverged' in sweep.dry_run(runs, str(tmp_path), None)
+  retry = FakeTrain()
+  states = sweep.run_sweep(runs, str(tmp_path), retry, rerun_failed=True)
+  assert retry.calls == [runs[1].name] and set(states.values()) == {'done'}
+
+
+def test_reliability_sweep_results_without_done_status_are_not_done(tmp_path):
+  runs = _runs()[:1]
+  run_dir = tmp_path / runs[0].name
+  run_dir.mkdir()
+  (run_dir / 'results.json').write_text(json.dumps(dict(status='interrupted')))
+  assert sweep.state(str(tmp_path), runs[0]) == 'pending'
+  (run_dir / 'results.json').write_text('{"status": "do')  # Truncated.
+  assert sweep.state(str(tmp_path), runs[0]) == 'pending'
+
+
+def test_reliability_sweep_changed_config_is_refused_with_keys(tmp_path):
+  arg = 'task=rte,sweep=cpu'
+  spec = os.path.join(REPO, 'configs', 'glue.py') + ':' + arg
+  runs, _ = sweep.prepare(glue.get_config(arg), spec)
+  sweep.run_sweep(runs, str(tmp_path), FakeTrain())
+  changed_base = glue.get_config(arg)
+  changed_base.dropout = 0.2
+  changed, _ = sweep.prepare(changed_base, spec)
+  again = FakeTrain()
+  with pytest.raises(sweep.SweepError, match=r'dropout: 0\.1 -> 0\.2'):
+    sweep.run_sweep(changed, str(tmp_path), again)
+  assert again.calls == []
+  listing = sweep.dry_run(changed, str(tmp_path), None)
+  assert listing.count('changed') == 3 and 'dropout' in listing
+  # Keys that only change logging or evaluation batching do not count.
+  cosmetic = glue.get_config(arg)
+  cosmetic.log_every = 1
+  cosmetic.eval_batch_size = 7
+  same, _ = sweep.prepare(cosmetic, spec)
+  assert {sweep.state(str(tmp_path), r) for r in same} == {'done'}
+  rerun = FakeTrain()
+  states = sweep.run_sweep(changed, str(tmp_path), rerun, rerun_changed=True)
+  assert rerun.calls == [r.name for r in runs]
+  assert set(states.values()) == {'done'}
+  recorded = json.loads((tmp_path / runs[0].name / 'results.json').read_text())
+  assert recorded['config']['dropout'] == 0.2
+
+
+def test_reliability_sweep_key_added_later_compares_with_its_default(tmp_path):
+  runs = _runs()[:1]
+  sweep.run_sweep(runs, str(tmp_path), FakeTrain())
+  path = tmp_path / runs[0].name / 'results.json'
+  results = json.loads(path.read_text())
+  del results['config']['group_by_length']  # As if made before the key.
+  path.write_text(json.dumps(results))
+  defaults = glue.get_config('task=rte').to_dict()
+  assert sweep.state(str(tmp_path), runs[0], defaults=defaults) == 'done'
+  grouped = sweep.expand(runs[0].config, [dict(group_by_length=True)])[0]
+  grouped = sweep.Run(runs[0].index, runs[0].name, {}, grouped.config)
+  inspected = sweep.inspect_run(str(tmp_path), grouped, defaults=defaults)
+  assert inspected.state == 'changed'
+  assert inspected.changes == {'group_by_length': (False, True)}
+
+
+def test_reliability_sweep_results_dir_carries_finished_runs(tmp_path):
+  runs = _runs()
+  results_dir = tmp_path / 'committed'
+  sweep.run_sweep(runs, str(tmp_path / 'machine1'), FakeTrain(),
+                  results_dir=str(results_dir))
+  for run in runs:
+    assert sorted(os.listdir(results_dir / run.name)) == [
+        'config.json', 'metrics.jsonl', 'results.json']
+  # Another machine, no local runs: everything committed is done.
+  fresh = FakeTrain()
+  states = sweep.run_sweep(runs, str(tmp_path / 'machine2'), fresh,
+                           results_dir=str(results_dir))
+  assert fresh.calls == [] and set(states.values()) == {'done'}
 
 
 def test_train_without_results_counts_as_failed(tmp_path):
