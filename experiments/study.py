@@ -1,0 +1,120 @@
+"""What the seed studies share: one row per run, configurations, selection.
+
+The paper's protocol, as the GLUE and extra-task studies apply it: every run is
+scored by its final step; each method's configuration (size, learning rate,
+epochs) is chosen on dev among the seed-0 runs; that configuration is then
+reported as mean and spread over its seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from typing import Any, Hashable, Iterable, Sequence
+
+from experiments import fileio
+from experiments import selection
+
+Result = selection.Result
+RUN_COLUMNS = ('run', 'task', 'method', 'm', 'top_k', 'lr', 'epochs', 'seed',
+               'schedule', 'packed', 'trained_params', 'trained_share',
+               'dev_score', 'train_s', 'test_accuracy')
+
+
+def _config(result: Result) -> dict[str, Any]:
+  return result.get('config') or {}
+
+
+def _test_accuracy(result: Result) -> float | None:
+  """The test split's accuracy, for tasks with a labelled test split."""
+  for metrics in (result.get('test') or {}).values():
+    if 'accuracy' in metrics:
+      return float(metrics['accuracy'])
+  return None
+
+
+def run_row(result: Result) -> dict[str, Any]:
+  """One runs.csv row; dev_score and test_accuracy on a 0-100 scale."""
+  config = _config(result)
+  method = result.get('method', config.get('method'))
+  test = _test_accuracy(result)
+  share = result.get('trainable_share')
+  if share is None:
+    share = float(result['trainable_params']) / float(result['total_params'])
+  return dict(
+      run=result.get('run', ''),
+      task=result['task'],
+      method=method,
+      m=selection.size(result) if method == 'adapter' else '',
+      top_k=selection.size(result) if method == 'top_k' else '',
+      lr=result.get('lr', config.get('lr')),
+      epochs=result.get('epochs', config.get('epochs')),
+      seed=result.get('seed', config.get('seed')),
+      # Runs made before the key existed used HF's warmup-then-decay.
+      schedule=result.get('schedule', config.get('schedule', 'linear')),
+      packed=bool(config.get('packing', False)),
+      trained_params=int(result['trainable_params']),
+      trained_share=round(float(share), 6),
+      dev_score=round(100 * selection.score(result), 4),
+      train_s=round(float(result.get('train_seconds', 0.0)), 1),
+      test_accuracy='' if test is None else round(100 * test, 4))
+
+
+def runs_csv(results: Iterable[Result]) -> str:
+  buffer = io.StringIO()
+  writer = csv.DictWriter(buffer, RUN_COLUMNS, lineterminator='\n')
+  writer.writeheader()
+  for result in sorted(results, key=lambda r: (r['task'], str(r.get('run')))):
+    writer.writerow(run_row(result))
+  return buffer.getvalue()
+
+
+def write_runs_csv(results: Iterable[Result], path: str) -> None:
+  fileio.write_text(path, runs_csv(results))
+
+
+def config_key(result: Result) -> tuple[Hashable, ...]:
+  """(task, method, size, lr, epochs): a run's configuration without seed."""
+  config = _config(result)
+  return (result['task'], result.get('method', config.get('method')),
+          selection.size(result), float(result.get('lr', config.get('lr'))),
+          float(result.get('epochs', config.get('epochs'))))
+
+
+def _seed(result: Result) -> int:
+  return int(result.get('seed', _config(result).get('seed', 0)))
+
+
+def select_configs(results: Iterable[Result], seed: int = 0
+                   ) -> dict[tuple[str, str], tuple[Hashable, ...]]:
+  """(task, method) -> the configuration of the best `seed` run on dev.
+
+  Final-step dev scores; ties go to fewer trained parameters, then run name
+  (selection.rank_key).
+  """
+  pool = [r for r in results if _seed(r) == seed]
+  best = selection.best_by(pool, lambda r: (r['task'], r['method']))
+  return {k: config_key(r) for k, r in best.items()}
+
+
+def runs_of(results: Iterable[Result], key: Sequence[Hashable]
+            ) -> list[Result]:
+  """The runs of one configuration, ordered by seed."""
+  return sorted((r for r in results if config_key(r) == tuple(key)), key=_seed)
+
+
+def mean_std_sem(values: Sequence[float]) -> tuple[float, float, float]:
+  """Mean, sample standard deviation and standard error of the mean.
+
+  With one value the spread is unknown: std and s.e.m. are NaN.
+  """
+  values = [float(v) for v in values]
+  if not values:
+    return math.nan, math.nan, math.nan
+  mean = statistics.fmean(values)
+  if len(values) < 2:
+    return mean, math.nan, math.nan
+  std = statistics.stdev(values)
+  return mean, std, std / math.sqrt(len(values))

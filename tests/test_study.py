@@ -1,0 +1,66 @@
+"""The seed-study helpers: runs.csv rows, dev selection, spread over seeds."""
+
+import csv
+import io
+import math
+
+import numpy as np
+import pytest
+
+from experiments import study
+
+
+def _run(name, task='mrpc', method='adapter', m=64, top_k=0, lr=1e-3, seed=0,
+         score=0.8, best=0.9, params=1000, test=None, packing=False):
+  result = dict(
+      run=name, status='done', task=task, method=method, m=m, lr=lr,
+      epochs=3.0, seed=seed, score=score, best_score=best, schedule='official',
+      trainable_params=params, total_params=10_000, train_seconds=12.34,
+      dev={'accuracy': score},
+      config=dict(method=method, m=m, top_k=top_k, lr=lr, epochs=3.0,
+                  seed=seed, packing=packing))
+  if test is not None:
+    result['test'] = {'test': {'accuracy': test}}
+  return result
+
+
+def test_run_row_has_the_study_columns_on_a_0_100_scale():
+  rows = list(csv.DictReader(io.StringIO(study.runs_csv([
+      _run('b', method='top_k', top_k=3, score=0.75, test=0.7),
+      _run('a', m=8, score=0.8125, packing=True)]))))
+  assert tuple(rows[0]) == study.RUN_COLUMNS
+  a, b = rows
+  assert (a['run'], a['m'], a['top_k'], a['packed']) == ('a', '8', '', 'True')
+  assert float(a['dev_score']) == pytest.approx(81.25)  # Final, not best.
+  assert a['test_accuracy'] == '' and float(b['test_accuracy']) == 70.0
+  assert (b['m'], b['top_k'], b['schedule']) == ('', '3', 'official')
+  assert float(a['trained_share']) == pytest.approx(0.1)
+
+
+def test_selection_uses_seed_zero_final_scores_then_spread_over_seeds():
+  runs = [
+      _run('m8-lr3', m=8, lr=3e-4, score=0.70, best=0.99, params=100),
+      _run('m64-lr1', m=64, lr=1e-3, score=0.72, params=800),
+      _run('m64-lr1-s1', m=64, lr=1e-3, seed=1, score=0.60, params=800),
+      _run('m64-lr1-s2', m=64, lr=1e-3, seed=2, score=0.66, params=800),
+      _run('m8-lr3-s1', m=8, lr=3e-4, seed=1, score=0.90, params=100),
+      _run('full', method='full', m=64, lr=5e-5, score=0.71, params=10_000),
+  ]
+  selected = study.select_configs(runs)
+  # m=8 has the best *best-step* score and a better seed-1 run; neither
+  # counts: selection is on seed 0's final step.
+  assert selected[('mrpc', 'adapter')] == ('mrpc', 'adapter', 64, 1e-3, 3.0)
+  assert selected[('mrpc', 'full')] == ('mrpc', 'full', None, 5e-5, 3.0)
+  chosen = study.runs_of(runs, selected[('mrpc', 'adapter')])
+  assert [r['run'] for r in chosen] == ['m64-lr1', 'm64-lr1-s1', 'm64-lr1-s2']
+  mean, std, sem = study.mean_std_sem([100 * r['score'] for r in chosen])
+  values = np.array([72.0, 60.0, 66.0])
+  assert mean == pytest.approx(values.mean())
+  assert std == pytest.approx(values.std(ddof=1))
+  assert sem == pytest.approx(values.std(ddof=1) / np.sqrt(3))
+
+
+def test_spread_of_one_value_is_unknown():
+  mean, std, sem = study.mean_std_sem([5.0])
+  assert mean == 5.0 and math.isnan(std) and math.isnan(sem)
+  assert all(math.isnan(v) for v in study.mean_std_sem([]))
