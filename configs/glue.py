@@ -8,9 +8,16 @@ Sweep-only keys (get_config ignores them): `sweep` (one of SWEEPS), `tasks`
 (several tasks in one sweep: a group of TASK_GROUPS such as `all`, or names
 joined by '+', e.g. `tasks=rte+mrpc`; empty = just `task`) and `seeds` (how
 many seeds per grid point, counting up from `seed`; the paper re-ran 5).
+
+The minilm-l6 study (a CPU grid, not the paper's): `sweep=study` is one task's
+seed-0 grid; `python -m experiments.glue_study` then writes the points chosen
+on dev to `selected` (a JSON path), and `sweep=study_seeds` adds seeds 1-2 at
+each of them (and 10 epochs at the adapter and full points of RTE and MRPC).
 """
 
 from __future__ import annotations
+
+import json
 
 from configs import common
 from configs import sweeps
@@ -22,7 +29,7 @@ CPU_TASKS = ('rte', 'mrpc', 'stsb', 'cola', 'sst2')
 VENDORED_TASKS = ('cola', 'sst2', 'mrpc', 'stsb', 'rte', 'wnli')
 TASK_GROUPS = {'all': TASKS, 'cpu': CPU_TASKS, 'vendored': VENDORED_TASKS}
 SWEEPS = ('paper', 'fixed_m', 'finetune', 'layernorm', 'top_k', 'cpu',
-          'study')
+          'study', 'study_seeds')
 
 # The paper's GLUE grid (§3.2), used for every method without its own grid.
 PAPER_LRS = (3e-5, 3e-4, 3e-3)
@@ -51,13 +58,17 @@ STUDY_FULL_LRS = (5e-5, 2e-5)
 STUDY_LAYERNORM_LRS = (1e-3, 1e-2)
 STUDY_TOP_KS = (1, 3)
 STUDY_TOP_K_LR = 5e-5
+STUDY_SEEDS = (1, 2)            # Added at each selected point (seed 0 exists).
+STUDY_LONG_EPOCHS = 10.0        # RTE and MRPC, adapters and full FT, seed 0.
+STUDY_LONG_TASKS = ('rte', 'mrpc')
+STUDY_SELECTED = 'experiments/results/glue_minilm/selected.json'
 
 
 def _parse(arg: str | None):
   return common.parse_arg(
       arg, task='mrpc', method='adapter', m=64, backbone='minilm-l6', lr=-1.0,
       epochs=3.0, seed=0, top_k=0, placement='houlsby', sweep='paper',
-      tasks='', seeds=1)
+      tasks='', seeds=1, selected=STUDY_SELECTED)
 
 
 def get_config(arg: str | None = None):
@@ -114,9 +125,56 @@ def _study_grid(adapter) -> list[dict[str, object]]:
   return points
 
 
+def _selected_points(path: str, task: str) -> dict[str, list]:
+  """Row label -> [task, method, size, lr, epochs] chosen on dev (seed 0)."""
+  try:
+    with open(path) as f:
+      chosen = json.load(f)
+  except OSError as e:
+    raise ValueError(f'sweep=study_seeds needs the selected points {path!r} '
+                     '(written by python -m experiments.glue_study): '
+                     f'{e.strerror}.') from None
+  points = {label: rows[task] for label, rows in chosen.items() if task in rows}
+  if not points:
+    raise ValueError(f'{path} selects no point for task {task!r}: run its '
+                     'sweep=study grid first.')
+  return points
+
+
+def _point_keys(point: list, placement: str) -> dict[str, object]:
+  _, method, size, lr, epochs = point
+  keys = dict(sweeps.method_keys(method, placement), lr=lr, epochs=epochs)
+  if method == 'adapter':
+    keys['m'] = size
+  if method == 'top_k':
+    keys['top_k'] = size
+  return keys
+
+
+def _study_seed_runs(add, arg) -> None:
+  """Seeds 1-2 at every selected point; 10 epochs for RTE and MRPC."""
+  for task in sweeps.resolve_tasks(arg.tasks, arg.task, TASK_GROUPS, TASKS):
+    points = _selected_points(arg.selected, task)
+    unique = []
+    for point in points.values():
+      if point not in unique:
+        unique.append(point)
+    for point in unique:
+      for seed in STUDY_SEEDS:
+        add(task=task, seed=seed, **_point_keys(point, arg.placement))
+    if task in STUDY_LONG_TASKS:
+      for label in ('Adapters (8-256)', 'Full fine-tuning'):
+        if label in points:
+          keys = _point_keys(points[label], arg.placement)
+          add(task=task, seed=0, **dict(keys, epochs=STUDY_LONG_EPOCHS))
+
+
 def sweep(add, arg: str | None = None):
   """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
   arg = _parse(arg)
+  if arg.sweep == 'study_seeds':
+    _study_seed_runs(add, arg)
+    return
   if arg.seeds < 1:
     raise ValueError(f'seeds={arg.seeds} must be at least 1.')
   tasks = sweeps.resolve_tasks(arg.tasks, arg.task, TASK_GROUPS, TASKS)

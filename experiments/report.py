@@ -37,15 +37,6 @@ from experiments import fileio
 from experiments import paper_results
 from experiments import selection
 
-_SWEEP_DIR = flags.DEFINE_list('sweep_dir', None,
-                               'Sweep directories (comma-separated).')
-_OUT = flags.DEFINE_string('out', None, 'Output directory.')
-_NUM_TASKS = flags.DEFINE_integer(
-    'num_tasks', 0, 'N of "total parameters for N tasks"; 0 = tasks present.')
-_SUBMISSION_METHOD = flags.DEFINE_string(
-    'submission_method', '',
-    'Submit the best run of this method per task; empty = of any method.')
-
 Result = selection.Result
 GLUE_TASKS = ('cola', 'sst2', 'mrpc', 'stsb', 'qqp', 'mnli', 'qnli', 'rte',
               'wnli')
@@ -520,12 +511,23 @@ def write_report(sweep_dirs: Sequence[str], out_dir: str, num_tasks: int = 0,
   return paths
 
 
+def define_flags() -> None:
+  """Defined by the entry point only: importing claims no flag names."""
+  flags.DEFINE_list('sweep_dir', None, 'Sweep directories (comma-separated).')
+  flags.DEFINE_string('out', None, 'Output directory.')
+  flags.DEFINE_integer('num_tasks', 0, 'N of "total parameters for N tasks"; '
+                       '0 = tasks present.')
+  flags.DEFINE_string('submission_method', '', 'Submit the best run of this '
+                      'method per task; empty = of any method.')
+  flags.mark_flags_as_required(['sweep_dir', 'out'])
+
+
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  f = flags.FLAGS
   try:
-    paths = write_report(_SWEEP_DIR.value, _OUT.value, _NUM_TASKS.value,
-                         _SUBMISSION_METHOD.value)
+    paths = write_report(f.sweep_dir, f.out, f.num_tasks, f.submission_method)
   except ValueError as e:
     raise app.UsageError(str(e)) from e
   for name, path in paths.items():
@@ -533,5 +535,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['sweep_dir', 'out'])
+  define_flags()
   app.run(main)

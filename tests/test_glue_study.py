@@ -1,0 +1,110 @@
+"""The GLUE study report from a hand-made set of committed runs."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from experiments import glue_study
+
+
+def _write(root, task, method, size, lr, seed, metric, value, params,
+           best=0.99, epochs=3.0):
+  name = f'{task}-{method}-{size}-{lr:g}-ep{epochs:g}-s{seed}'
+  d = root / name
+  d.mkdir(parents=True)
+  m = size if method == 'adapter' else 64
+  top_k = size if method == 'top_k' else 0
+  dev = {metric: value, 'accuracy': value - 0.01}
+  (d / 'results.json').write_text(json.dumps(dict(
+      status='done', task=task, method=method, m=m, lr=lr, epochs=epochs,
+      seed=seed, score=float(np.mean(list(dev.values()))), best_score=best,
+      dev=dev, trainable_params=params, total_params=10_000,
+      trainable_share=params / 10_000, train_seconds=10.0, schedule='official',
+      config=dict(method=method, m=m, top_k=top_k, lr=lr, epochs=epochs,
+                  seed=seed, init_scale=1e-3, packing=False))))
+
+
+def _make_runs(root):
+  for task, metric in (('mrpc', 'f1'), ('rte', 'accuracy')):
+    # Adapters: m=8 wins seed 0 at lr 3e-4; m=64's best lr is 1e-3.
+    _write(root, task, 'adapter', 8, 3e-4, 0, metric, 0.80, 100)
+    _write(root, task, 'adapter', 8, 3e-3, 0, metric, 0.70, 100)
+    _write(root, task, 'adapter', 64, 1e-3, 0, metric, 0.78, 800)
+    _write(root, task, 'adapter', 64, 3e-4, 0, metric, 0.75, 800)
+    for seed, value in ((1, 0.74), (2, 0.77)):
+      _write(root, task, 'adapter', 8, 3e-4, seed, metric, value, 100)
+    _write(root, task, 'adapter', 64, 1e-3, 1, metric, 0.70, 800)
+    _write(root, task, 'full', None, 5e-5, 0, metric, 0.82, 10_000)
+    _write(root, task, 'full', None, 2e-5, 0, metric, 0.81, 10_000)
+    for seed, value in ((1, 0.80), (2, 0.84)):
+      _write(root, task, 'full', None, 5e-5, seed, metric, value, 10_000)
+    _write(root, task, 'layernorm', None, 1e-3, 0, metric, 0.60, 50)
+    _write(root, task, 'top_k', 1, 5e-5, 0, metric, 0.65, 2000)
+    _write(root, task, 'top_k', 3, 5e-5, 0, metric, 0.79, 5000)
+    # A 10-epoch run is a side study: it must not enter the grid selection.
+    _write(root, task, 'adapter', 64, 1e-3, 0, metric, 0.99, 800, epochs=10.0)
+
+
+def test_study_selects_on_seed_zero_and_reports_spread(tmp_path):
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  out = tmp_path / 'out'
+  paths = glue_study.write_study(str(runs), str(out))
+  selected = json.loads((out / 'selected.json').read_text())
+  assert selected['Adapters (8-256)']['mrpc'] == ['mrpc', 'adapter', 8, 3e-4,
+                                                  3.0]
+  assert selected['Adapters (64)']['rte'] == ['rte', 'adapter', 64, 1e-3, 3.0]
+  assert selected['Variable FT (best k)']['mrpc'][2] == 3
+  report = (out / 'report.md').read_text()
+  adapters = np.array([80.0, 74.0, 77.0])
+  full = np.array([82.0, 80.0, 84.0])
+  cell = f'{adapters.mean():.1f} ± {adapters.std(ddof=1):.1f} (n=3)'
+  assert cell in report
+  assert f'{full.mean():.1f} ± {full.std(ddof=1):.1f} (n=3)' in report
+  m64 = np.array([78.0, 70.0])
+  assert f'{m64.mean():.1f} ± {m64.std(ddof=1):.1f} (n=2)' in report
+  # The claim compares row means over the tasks (both tasks equal here).
+  gap = adapters.mean() - full.mean()
+  assert f'({gap:+.1f} points' in report
+  header = (out / 'runs.csv').read_text().splitlines()[0]
+  assert header.startswith('run,task,method,m,top_k,lr,epochs,seed,schedule')
+  assert len((out / 'runs.csv').read_text().splitlines()) == 1 + 2 * 15
+  assert os.path.exists(paths['params_mrpc.png'])
+  assert os.path.exists(paths['relative.png'])
+
+
+def test_curve_points_use_the_selected_learning_rate(tmp_path):
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  from experiments import selection  # pylint: disable=g-import-not-at-top
+  results = selection.load_results(str(runs))
+  chosen = glue_study.select(results)
+  points = glue_study.curve_points(results, 'mrpc', chosen)
+  # Selected lr 3e-4: m=8 (3 seeds) and m=64 (seed 0) at that lr.
+  assert [(x, round(y, 4)) for x, y, _ in points['adapter']] == [
+      (100.0, round(float(np.mean([80.0, 74.0, 77.0])), 4)), (800.0, 75.0)]
+  assert [x for x, _, _ in points['top_k']] == [2000.0, 5000.0]
+
+
+def test_seed_sweep_adds_seeds_at_the_selected_points(tmp_path):
+  from configs import glue  # pylint: disable=g-import-not-at-top
+  from experiments import sweep  # pylint: disable=g-import-not-at-top
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  glue_study.write_study(str(runs), str(tmp_path / 'out'))
+  selected = tmp_path / 'out' / 'selected.json'
+  points = sweep.collect(lambda add: glue.sweep(
+      add, f'task=mrpc,sweep=study_seeds,selected={selected}'))
+  names = [sweep.run_name(p) for p in points]
+  assert 'mrpc-adapter-m8-lr3e-4-ep3-s1' in names
+  assert 'mrpc-adapter-m64-lr1e-3-ep3-s2' in names
+  assert 'mrpc-top_k-k3-lr5e-5-ep3-s1' in names
+  assert 'mrpc-layernorm-lr1e-3-ep3-s2' in names
+  assert 'mrpc-adapter-m8-lr3e-4-ep10-s0' in names
+  assert 'mrpc-full-lr5e-5-ep10-s0' in names
+  assert len(names) == len(set(names)) == 5 * 2 + 2
+  with pytest.raises(ValueError, match='experiments.glue_study'):
+    sweep.collect(lambda add: glue.sweep(
+        add, f'task=mrpc,sweep=study_seeds,selected={tmp_path}/none.json'))
