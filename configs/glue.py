@@ -29,7 +29,7 @@ CPU_TASKS = ('rte', 'mrpc', 'stsb', 'cola', 'sst2')
 VENDORED_TASKS = ('cola', 'sst2', 'mrpc', 'stsb', 'rte', 'wnli')
 TASK_GROUPS = {'all': TASKS, 'cpu': CPU_TASKS, 'vendored': VENDORED_TASKS}
 SWEEPS = ('paper', 'fixed_m', 'finetune', 'layernorm', 'top_k', 'cpu',
-          'study', 'study_seeds')
+          'study', 'study_seeds', 'study_curves', 'study_init')
 
 # The paper's GLUE grid (§3.2), used for every method without its own grid.
 PAPER_LRS = (3e-5, 3e-4, 3e-3)
@@ -62,6 +62,14 @@ STUDY_SEEDS = (1, 2)            # Added at each selected point (seed 0 exists).
 STUDY_LONG_EPOCHS = 10.0        # RTE and MRPC, adapters and full FT, seed 0.
 STUDY_LONG_TASKS = ('rte', 'mrpc')
 STUDY_SELECTED = 'experiments/results/glue_minilm/selected.json'
+# Bottleneck-size curves (paper Figs. 3-4) on MRPC and CoLA, 3 seeds each.
+CURVE_TASKS = ('mrpc', 'cola')
+CURVE_MS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+CURVE_TOP_KS = (1, 2, 3, 4, 5, 6)
+CURVE_SEEDS = (0, 1, 2)
+# Robustness to the adapters' init stddev (paper Fig. 6) on MRPC, 3 seeds.
+INIT_TASK = 'mrpc'
+INIT_SCALES = (1e-7, 1e-5, 1e-3, 1e-2, 1e-1, 1.0)
 
 
 def _parse(arg: str | None):
@@ -169,11 +177,41 @@ def _study_seed_runs(add, arg) -> None:
           add(task=task, seed=0, **dict(keys, epochs=STUDY_LONG_EPOCHS))
 
 
+def _study_curve_runs(add, arg) -> None:
+  """Every m at the adapters' selected lr, every k, full FT; 3 seeds."""
+  for task in CURVE_TASKS:
+    points = _selected_points(arg.selected, task)
+    adapter_lr = points['Adapters (8-256)'][3]
+    full = _point_keys(points['Full fine-tuning'], arg.placement)
+    for seed in CURVE_SEEDS:
+      for m in CURVE_MS:
+        add(task=task, seed=seed, **sweeps.method_keys('adapter', arg.placement),
+            m=m, lr=adapter_lr, epochs=CPU_EPOCHS)
+      for k in CURVE_TOP_KS:
+        add(task=task, seed=seed, **sweeps.method_keys('top_k'), top_k=k,
+            lr=STUDY_TOP_K_LR, epochs=CPU_EPOCHS)
+      add(task=task, seed=seed, **full)
+
+
+def _study_init_runs(add, arg) -> None:
+  """The selected adapter point of MRPC at every init stddev; 3 seeds."""
+  point = _point_keys(_selected_points(arg.selected, INIT_TASK)[
+      'Adapters (8-256)'], arg.placement)
+  for seed in CURVE_SEEDS:
+    for sigma in INIT_SCALES:
+      add(task=INIT_TASK, seed=seed, init_scale=sigma, **point)
+
+
+_STUDY_SWEEPS = {'study_seeds': _study_seed_runs,
+                 'study_curves': _study_curve_runs,
+                 'study_init': _study_init_runs}
+
+
 def sweep(add, arg: str | None = None):
   """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
   arg = _parse(arg)
-  if arg.sweep == 'study_seeds':
-    _study_seed_runs(add, arg)
+  if arg.sweep in _STUDY_SWEEPS:
+    _STUDY_SWEEPS[arg.sweep](add, arg)
     return
   if arg.seeds < 1:
     raise ValueError(f'seeds={arg.seeds} must be at least 1.')

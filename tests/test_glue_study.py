@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import glue_study
+from experiments import selection
 
 
 def _write(root, task, method, size, lr, seed, metric, value, params,
@@ -78,7 +79,6 @@ def test_study_selects_on_seed_zero_and_reports_spread(tmp_path):
 def test_curve_points_use_the_selected_learning_rate(tmp_path):
   runs = tmp_path / 'runs'
   _make_runs(runs)
-  from experiments import selection  # pylint: disable=g-import-not-at-top
   results = selection.load_results(str(runs))
   chosen = glue_study.select(results)
   points = glue_study.curve_points(results, 'mrpc', chosen)
@@ -108,3 +108,35 @@ def test_seed_sweep_adds_seeds_at_the_selected_points(tmp_path):
   with pytest.raises(ValueError, match='experiments.glue_study'):
     sweep.collect(lambda add: glue.sweep(
         add, f'task=mrpc,sweep=study_seeds,selected={tmp_path}/none.json'))
+
+
+def test_curve_and_init_sweeps_follow_the_selected_points(tmp_path):
+  from configs import glue  # pylint: disable=g-import-not-at-top
+  from experiments import sweep  # pylint: disable=g-import-not-at-top
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  cola = tmp_path / 'cola'
+  for name in os.listdir(runs):  # The same grid for CoLA.
+    result = json.loads((runs / name / 'results.json').read_text())
+    result['task'] = 'cola'
+    result['dev'] = {'matthews_corrcoef': 0.3, 'accuracy': 0.7}
+    (cola / name).mkdir(parents=True)
+    (cola / name / 'results.json').write_text(json.dumps(result))
+  glue_study.write_study(str(runs), str(tmp_path / 'out'))
+  selected = json.loads((tmp_path / 'out' / 'selected.json').read_text())
+  for label, rows in glue_study.select(
+      selection.load_results(str(cola))).items():
+    selected[label].update(rows)
+  path = tmp_path / 'selected.json'
+  path.write_text(json.dumps(selected))
+  curves = sweep.expand(glue.get_config(), sweep.collect(lambda add: glue.sweep(
+      add, f'sweep=study_curves,selected={path}')))
+  mrpc = [r for r in curves if r.config.task == 'mrpc']
+  assert len(mrpc) == 3 * (9 + 6 + 1)
+  assert {r.config.lr for r in mrpc if r.config.method == 'adapter'} == {3e-4}
+  assert {r.config.m for r in mrpc if r.config.method == 'adapter'} == set(
+      glue.CURVE_MS)
+  init = sweep.collect(lambda add: glue.sweep(
+      add, f'sweep=study_init,selected={path}'))
+  assert len(init) == 3 * len(glue.INIT_SCALES)
+  assert {p['m'] for p in init} == {8} and {p['lr'] for p in init} == {3e-4}
