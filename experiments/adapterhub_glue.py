@@ -1,4 +1,4 @@
-r"""AdapterHub (PyTorch) end to end on a GLUE pair task: the wall-time peer.
+r"""AdapterHub (PyTorch) end to end on a classification task: the peer.
 
 Runs in the peer venv that experiments/benchmark.py builds (adapters,
 transformers 4.57, torch; see experiments/requirements-peer.txt), never in the
@@ -10,14 +10,28 @@ both wall times can be measured on the same machine in the same hour:
       --model_dir=<minilm dir> --task_dir=data/glue/MRPC --method=adapter \
       --out=runs/adapterhub_mrpc.json
 
+An extra task or a user's CSV trains on our own split of it, exported by
+`python -m experiments.export_split` (task.json and <split>.jsonl files; the
+project's venv), with the configuration our run used:
+
+  python -m experiments.export_split \
+      --config configs/extra.py:name=progressive_stance --out runs/peer_data/ps
+  ~/.cache/adapter_bert/peer-venv/bin/python experiments/adapterhub_glue.py \
+      --model_dir=<minilm dir> --task_dir=runs/peer_data/ps --method=adapter \
+      --m=8 --lr=3e-4 --epochs=5 --schedule=official \
+      --out=experiments/results/extra_minilm/peer/progressive_stance-adapter.json
+
 Recipe: Houlsby adapters (DoubleSeqBnConfig, m=64) with the LayerNorms and a
 one-layer head on the frozen pretrained pooler trained (method adapter), or
 everything (method full); AdamW (weight decay 0.01 except biases and
 LayerNorms, eps 1e-6), lr 1e-3 / 5e-5, 10% linear warmup then linear decay,
-clip 1.0, batch 32 in random order with the last partial batch dropped,
-3 epochs, max length 128, dynamic padding (to the longest row of each batch).
-Reports the training loop's seconds (the figure adapter_bert logs as
-train_seconds) and dev accuracy / F1.
+clip 1.0, batch 32 in random order with each epoch's last partial batch
+dropped, int(examples x epochs / 32) steps (as adapter_bert), 3 epochs, max
+length 128, dynamic padding (to the longest row of each batch). --schedule
+official is the official BERT decay adapter_bert uses by default (lr·t/W, then
+lr·(1 − t/T)); linear is Hugging Face's (the MRPC timing runs). Reports the
+training loop's seconds (the figure adapter_bert logs as train_seconds), dev
+and (labelled) test accuracy, and F1 for two classes.
 """
 
 from __future__ import annotations
@@ -38,15 +52,23 @@ def _parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--model_dir', required=True, help='HF BERT directory.')
   parser.add_argument('--task_dir', required=True,
-                      help='GLUE MRPC-layout directory (train.tsv, dev.tsv).')
+                      help='GLUE MRPC-layout directory (train.tsv, dev.tsv), '
+                      'or an experiments/export_split.py directory.')
   parser.add_argument('--method', default='adapter',
                       choices=('adapter', 'full'))
   parser.add_argument('--m', type=int, default=64)
-  parser.add_argument('--epochs', type=int, default=3)
+  parser.add_argument('--lr', type=float, default=0.0,
+                      help='0: 1e-3 for adapters, 5e-5 for full.')
+  parser.add_argument('--schedule', default='linear',
+                      choices=('linear', 'official'))
+  parser.add_argument('--epochs', type=float, default=3.0)
   parser.add_argument('--batch_size', type=int, default=32)
   parser.add_argument('--max_length', type=int, default=128)
   parser.add_argument('--threads', type=int, default=os.cpu_count())
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--task_name', default='',
+                      help='Task written to the JSON; default task.json\'s '
+                      '(or mrpc).')
   parser.add_argument('--out', required=True, help='JSON results path.')
   return parser.parse_args(argv)
 
@@ -58,11 +80,61 @@ def read_mrpc(path):
   return [(r[3], r[4], int(r[0])) for r in rows[1:]]
 
 
-def _build(args):
+def read_jsonl(path):
+  """(text a, text b or None, label or None) rows of an exported split."""
+  with open(path, encoding='utf-8') as f:
+    return [(r['text_a'], r['text_b'], r['label'])
+            for r in map(json.loads, f) if r]
+
+
+def read_task(task_dir):
+  """(task name, label count, train rows, {eval split: rows}) of a directory.
+
+  An experiments/export_split.py directory (task.json) gives its splits as
+  exported; otherwise an MRPC-layout one: train.tsv, dev.tsv.
+  """
+  meta_path = os.path.join(task_dir, 'task.json')
+  if not os.path.exists(meta_path):
+    return ('mrpc', 2, read_mrpc(os.path.join(task_dir, 'train.tsv')),
+            {'dev': read_mrpc(os.path.join(task_dir, 'dev.tsv'))})
+  with open(meta_path, encoding='utf-8') as f:
+    meta = json.load(f)
+  splits = {s: read_jsonl(os.path.join(task_dir, f'{s}.jsonl'))
+            for s in meta['splits']}
+  evals = {('dev' if s == 'validation' else s): rows
+           for s, rows in splits.items() if s != 'train'
+           and all(r[2] is not None for r in rows)}
+  return meta['task'], len(meta['label_names']), splits['train'], evals
+
+
+def lr_factor(kind, step, total, warmup):
+  """The schedule's multiple of lr at `step` (adapter_bert's optim)."""
+  if warmup > 0 and step < warmup:
+    return step / warmup
+  if kind == 'official':
+    return max(1.0 - step / max(total, 1), 0.0)
+  return max(total - step, 0) / max(total - warmup, 1)
+
+
+def metrics(predictions, labels, num_labels):
+  """Accuracy, and binary F1 (positive class 1) for two classes."""
+  # The peer venv has no scikit-learn; by definition.
+  out = dict(accuracy=sum(p == y for p, y in zip(predictions, labels))
+             / len(labels))
+  if num_labels == 2:
+    tp = sum(p == 1 and y == 1 for p, y in zip(predictions, labels))
+    precision = tp / max(sum(predictions), 1)
+    recall = tp / max(sum(labels), 1)
+    out['f1'] = (2 * precision * recall / (precision + recall)
+                 if precision + recall else 0.0)
+  return out
+
+
+def _build(args, num_labels=2):
   import adapters  # pylint: disable=g-import-not-at-top
 
   model = adapters.AutoAdapterModel.from_pretrained(args.model_dir)
-  model.add_classification_head('task', num_labels=2, layers=1,
+  model.add_classification_head('task', num_labels=num_labels, layers=1,
                                 use_pooler=True)
   if args.method == 'adapter':
     model.add_adapter('task', config=adapters.DoubleSeqBnConfig(
@@ -88,14 +160,15 @@ def main(argv=None):
   torch.manual_seed(args.seed)
   start_all = time.perf_counter()
   tokenizer = transformers.AutoTokenizer.from_pretrained(args.model_dir)
-  train = read_mrpc(os.path.join(args.task_dir, 'train.tsv'))
-  dev = read_mrpc(os.path.join(args.task_dir, 'dev.tsv'))
+  task, num_labels, train, evals = read_task(args.task_dir)
 
   def encode(rows):
-    return tokenizer([r[0] for r in rows], [r[1] for r in rows],
-                     truncation=True, max_length=args.max_length)
+    pairs = [r[1] for r in rows] if rows and rows[0][1] is not None else None
+    return tokenizer([r[0] for r in rows], pairs, truncation=True,
+                     max_length=args.max_length)
 
-  train_enc, dev_enc = encode(train), encode(dev)
+  train_enc = encode(train)
+  eval_enc = {split: encode(rows) for split, rows in evals.items()}
   collate = transformers.DataCollatorWithPadding(tokenizer)
 
   def batch_of(enc, rows, indices):
@@ -104,8 +177,9 @@ def main(argv=None):
     batch['labels'] = torch.tensor([rows[i][2] for i in indices])
     return batch
 
-  model = _build(args)
+  model = _build(args, num_labels)
   model.train()
+  lr = args.lr or (1e-3 if args.method == 'adapter' else 5e-5)
   decay, no_decay = [], []
   for name, p in model.named_parameters():
     if p.requires_grad:
@@ -114,51 +188,53 @@ def main(argv=None):
   optimizer = torch.optim.AdamW(
       [dict(params=decay, weight_decay=0.01),
        dict(params=no_decay, weight_decay=0.0)],
-      lr=1e-3 if args.method == 'adapter' else 5e-5, eps=1e-6)
+      lr=lr, eps=1e-6)
   per_epoch = len(train) // args.batch_size
-  total = per_epoch * args.epochs
-  schedule = transformers.get_linear_schedule_with_warmup(
-      optimizer, int(0.1 * total), total)
+  total = int(len(train) * args.epochs / args.batch_size)
+  if per_epoch < 1 or total < 1:
+    sys.exit(f'{args.task_dir}: {len(train)} training rows give no full '
+             f'batch of {args.batch_size} or no step.')
+  warmup = int(0.1 * total)
+  schedule = torch.optim.lr_scheduler.LambdaLR(
+      optimizer, lambda step: lr_factor(args.schedule, step, total, warmup))
   generator = torch.Generator().manual_seed(args.seed)
 
   start = time.perf_counter()
-  for _ in range(args.epochs):
-    order = torch.randperm(len(train), generator=generator).tolist()
-    for k in range(per_epoch):
-      batch = batch_of(train_enc, train,
-                       order[k * args.batch_size:(k + 1) * args.batch_size])
-      optimizer.zero_grad(set_to_none=True)
-      loss = model(**batch).loss
-      loss.backward()
-      torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-      optimizer.step()
-      schedule.step()
+  for step in range(total):
+    k = step % per_epoch
+    if k == 0:
+      order = torch.randperm(len(train), generator=generator).tolist()
+    batch = batch_of(train_enc, train,
+                     order[k * args.batch_size:(k + 1) * args.batch_size])
+    optimizer.zero_grad(set_to_none=True)
+    loss = model(**batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    optimizer.step()
+    schedule.step()
   train_seconds = time.perf_counter() - start
 
   model.eval()
-  predictions = []
+  scores = {}
   with torch.no_grad():
-    for s in range(0, len(dev), 128):
-      batch = batch_of(dev_enc, dev, range(s, min(s + 128, len(dev))))
-      batch.pop('labels')
-      predictions += model(**batch).logits.argmax(-1).tolist()
-  labels = [r[2] for r in dev]
-  tp = sum(p == 1 and y == 1 for p, y in zip(predictions, labels))
-  precision = tp / max(sum(predictions), 1)
-  recall = tp / max(sum(labels), 1)
-  # The peer venv has no scikit-learn; accuracy and binary F1 by definition.
+    for split, rows in evals.items():
+      predictions = []
+      for s in range(0, len(rows), 128):
+        batch = batch_of(eval_enc[split], rows,
+                         range(s, min(s + 128, len(rows))))
+        batch.pop('labels')
+        predictions += model(**batch).logits.argmax(-1).tolist()
+      scores[split] = metrics(predictions, [r[2] for r in rows], num_labels)
   results = dict(
-      framework='adapterhub', method=args.method, m=args.m,
+      framework='adapterhub', task=args.task_name or task,
+      method=args.method, m=args.m, lr=lr, epochs=args.epochs, seed=args.seed,
+      schedule=args.schedule, num_labels=num_labels, train_examples=len(train),
       versions=dict(transformers=transformers.__version__,
                     torch=torch.__version__, python=platform.python_version()),
       threads=torch.get_num_threads(), steps=total,
       train_seconds=train_seconds,
       examples_per_sec=total * args.batch_size / train_seconds,
-      total_seconds=time.perf_counter() - start_all,
-      dev=dict(accuracy=sum(p == y for p, y in zip(predictions, labels))
-               / len(labels),
-               f1=(2 * precision * recall / (precision + recall)
-                   if precision + recall else 0.0)))
+      total_seconds=time.perf_counter() - start_all, **scores)
   print(json.dumps(results, indent=2), file=sys.stderr)
   adapterhub_peer.write_json(args.out, results)
 
