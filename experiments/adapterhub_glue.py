@@ -19,7 +19,7 @@ project's venv), with the configuration our run used:
   ~/.cache/adapter_bert/peer-venv/bin/python experiments/adapterhub_glue.py \
       --model_dir=<minilm dir> --task_dir=runs/peer_data/ps --method=adapter \
       --m=8 --lr=3e-4 --epochs=5 --schedule=official \
-      --out=experiments/results/extra_minilm/peer/progressive_stance-adapter.json
+      --out=experiments/results/extra_minilm/peer/ps-adapter.json
 
 Recipe: Houlsby adapters (DoubleSeqBnConfig, m=64) with the LayerNorms and a
 one-layer head on the frozen pretrained pooler trained (method adapter), or

@@ -50,7 +50,7 @@ def _lines(examples) -> str:
 
 
 def export(config: Any, out_dir: str) -> dict[str, Any]:
-  """Writes the task's splits and task.json under `out_dir`; returns the latter."""
+  """Writes the splits and task.json under `out_dir`; returns the latter."""
   task = tasks_lib.from_config(config)
   if not isinstance(task, tasks_lib.ClassificationTask) or not task.label_names:
     raise errors.UserError(f'task {config.task!r}: only classification tasks '
