@@ -13,6 +13,7 @@ import numpy as np
 from adapter_bert import adapters
 from adapter_bert import backbones
 from adapter_bert import checkpoints
+from adapter_bert import errors
 from adapter_bert import heads
 from adapter_bert import modeling
 
@@ -52,6 +53,15 @@ def _architecture(config: Mapping[str, Any],
   if config['dtype'] not in DTYPES:
     raise ValueError(f"Unknown dtype {config['dtype']!r}; valid: "
                      f'{sorted(DTYPES)}')
+  # Caught here, before training: otherwise the first batch holding a text
+  # longer than the position table fails inside the model, mid-run.
+  max_length = config.get('max_length')
+  if max_length and max_length > backbone_config.max_position_embeddings:
+    raise errors.UserError(
+        f'max_length {max_length} exceeds the backbone\'s '
+        f'{backbone_config.max_position_embeddings} position embeddings; set '
+        f'--config.max_length to at most '
+        f'{backbone_config.max_position_embeddings}.')
   return dataclasses.replace(backbone_config,
                              hidden_dropout=config['dropout'],
                              attention_dropout=config['dropout'])

@@ -103,6 +103,7 @@ class ClassificationTask:
     load_split: split name -> Examples.
     write_submission: (split, index, predictions, out_dir) -> path, or None
       to write a generic `<split>.tsv` of label names.
+    notes: () -> what the data is (files, split, dropped rows), or {}.
   """
   name: str
   label_names: tuple[str, ...] | None
@@ -111,6 +112,7 @@ class ClassificationTask:
   test_splits: tuple[str, ...]
   load_split: Callable[[str], data.Examples]
   write_submission: Callable[..., str] | None = None
+  notes: Callable[[], dict[str, Any]] = dict
   head = 'classifier'
 
   @property
@@ -172,7 +174,7 @@ class ClassificationTask:
     return path
 
   def describe(self) -> dict[str, Any]:
-    return {}
+    return self.notes()
 
 
 def _glue_task(name: str, data_dir: str, source: str) -> ClassificationTask:
@@ -200,17 +202,12 @@ def _glue_task(name: str, data_dir: str, source: str) -> ClassificationTask:
 
 def _table_task(name: str, dataset, data_dir: str,
                 seed: int) -> ClassificationTask:
-  splits = {}
-
-  def load(split):
-    if not splits:
-      splits.update(data.load_extra_splits(dataset, data_dir or None, seed))
-    return splits[split]
-
-  label_names = load('train').label_names
+  loaded = extra_lib.load_extra_data(dataset, data_dir or None, seed)
   return ClassificationTask(
-      name=name, label_names=label_names, metric_names=('accuracy',),
-      eval_splits=('validation',), test_splits=('test',), load_split=load)
+      name=name, label_names=loaded.splits['train'].label_names,
+      metric_names=('accuracy',), eval_splits=('validation',),
+      test_splits=tuple(s for s in ('test',) if s in loaded.splits),
+      load_split=loaded.splits.__getitem__, notes=lambda: loaded.notes)
 
 
 def _stack(outputs: Sequence[np.ndarray]) -> np.ndarray:
@@ -388,8 +385,9 @@ def get_task(task: str, *, data_dir: str = '', data_source: str = 'tsv',
     task: the config's task string.
     data_dir: GLUE directory or extra-data directory ('' = defaults).
     data_source: 'tsv' (GLUE directory) or 'tfds' for GLUE tasks.
-    csv_spec: for task 'csv': object with path, text_columns (comma-separated),
-      label_column, delimiter, encoding.
+    csv_spec: for task 'csv': mapping with path (or train_path, dev_path,
+      test_path), split_column, text_columns (comma-separated), label_column,
+      delimiter, encoding, format (see extra.csv_dataset).
     split_seed: seed of the 80/10/10 split of unsplit tables.
     squad_spec: for task 'squad': object with train_file, eval_file,
       holdout_articles, doc_stride, max_query_length, max_answer_length and
@@ -403,16 +401,9 @@ def get_task(task: str, *, data_dir: str = '', data_source: str = 'tsv',
     return _table_task(task, extra_lib.get_extra_dataset(task[6:]), data_dir,
                        split_seed)
   if task == 'csv':
-    if csv_spec is None or not csv_spec.path:
-      raise ValueError("task='csv' needs config.csv.path (and text_columns, "
-                       'label_column).')
-    path = os.path.abspath(csv_spec.path)
-    dataset = extra_lib.ExtraDataset(
-        name=os.path.basename(path), files={'all': os.path.basename(path)},
-        text_columns=tuple(c for c in csv_spec.text_columns.split(',') if c),
-        label_column=csv_spec.label_column, delimiter=csv_spec.delimiter,
-        encoding=csv_spec.encoding, source=path)
-    return _table_task(task, dataset, os.path.dirname(path), split_seed)
+    if csv_spec is None:
+      raise ValueError("task='csv' needs config.csv (configs/common.py).")
+    return _table_task(task, extra_lib.csv_dataset(csv_spec), '', split_seed)
   try:
     data.get_task(task)
   except ValueError as e:

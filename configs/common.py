@@ -53,10 +53,16 @@ def base_config() -> ml_collections.ConfigDict:
   c.split_seed = 0          # Seed of the 80/10/10 split of unsplit tables.
   c.cache_dir = ''          # Token cache; '' = $ADAPTER_BERT_CACHE/tokens.
   c.backbone = 'minilm-l6'
-  # task='csv': a user's own classification file (split 80/10/10 when unsplit).
+  # task='csv': a user's own classification data. Either `path`, one file
+  # split 80/10/10 (stratified, split_seed) or by the values of its
+  # `split_column` (train / dev / test), or `train_path` and `dev_path` (and
+  # optionally `test_path`, which may lack labels) used as given. CSV, TSV or
+  # JSON lines (`format` auto: by extension); one or two `text_columns`
+  # (comma-separated); dev/test labels must occur in train.
   c.csv = ml_collections.ConfigDict(dict(
-      path='', text_columns='text', label_column='label', delimiter=',',
-      encoding='utf-8'))
+      path='', train_path='', dev_path='', test_path='', split_column='',
+      text_columns='text', label_column='label', delimiter=',',
+      encoding='utf-8', format='auto'))
   c.method = 'adapter'      # One of METHODS.
   c.top_k = 0               # Layers trained by method top_k (variable fine-tuning).
   # Adapters (DESIGN.md §1).

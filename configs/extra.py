@@ -6,10 +6,15 @@ r"""The paper's 17 extra classification tasks (§3.3, Table 2), and any user CSV
       --workdir runs/extra
   python -m experiments.train --workdir runs/mine --config \
       configs/extra.py:task=csv,csv_path=my.csv,text_columns=title+body,label_column=y
+  python -m experiments.train --workdir runs/mine --config \
+      configs/extra.py:task=csv,train_path=train.csv,dev_path=dev.csv,test_path=test.csv
 
 `task=extra:<name>` or `name=<name>` picks a dataset of DATASETS; `task=csv`
-trains on the file at `csv_path` (text columns joined by '+', since ',' separates
-config arguments). Sweep-only keys, ignored by get_config: `sweep` (SWEEPS),
+trains on your own data: one file `csv_path` (split 80/10/10, or by the values
+train / dev / test of its `split_column`), or `train_path`, `dev_path` and
+optionally `test_path` used as given; CSV, TSV or JSON lines (`format=auto`
+goes by the extension). Text columns are joined by '+', since ',' separates
+config arguments. Sweep-only keys, ignored by get_config: `sweep` (SWEEPS),
 `tasks` (`all` or names joined by '+', bare or `extra:`-prefixed), `seeds`.
 """
 
@@ -74,7 +79,8 @@ def _parse(arg: str | None):
   return common.parse_arg(
       arg, task='', name='', method='adapter', m=64, backbone='minilm-l6',
       lr=-1.0, epochs=-1.0, seed=0, top_k=0, placement='houlsby', data_dir='',
-      csv_path='', text_columns='text', label_column='label', delimiter=',',
+      csv_path='', train_path='', dev_path='', test_path='', split_column='',
+      format='auto', text_columns='text', label_column='label', delimiter=',',
       encoding='utf-8', sweep='paper', tasks='', seeds=1, epoch_grid='size')
 
 
@@ -96,6 +102,20 @@ def default_epochs(task: str) -> float:
   return paper_epochs(DATASETS[task.split(':', 1)[1]][0])
 
 
+def _check_csv_arg(arg) -> None:
+  """One way to give the data: csv_path, or train_path + dev_path."""
+  split_files = arg.train_path or arg.dev_path or arg.test_path
+  if arg.csv_path and split_files:
+    raise ValueError('task=csv: give csv_path (one file) or train_path and '
+                     'dev_path (and test_path), not both.')
+  if not arg.csv_path and not (arg.train_path and arg.dev_path):
+    raise ValueError('task=csv needs csv_path=<file>, or train_path=<file> '
+                     'and dev_path=<file> (test_path=<file> optional).')
+  if arg.split_column and not arg.csv_path:
+    raise ValueError('split_column splits the one file csv_path; with '
+                     'train_path/dev_path the files are the split.')
+
+
 def get_config(arg: str | None = None):
   """Paper recipe for one extra task or a CSV; every key can be set from `arg`."""
   base = common.base_config()
@@ -104,8 +124,8 @@ def get_config(arg: str | None = None):
   if arg.method not in common.METHODS:
     raise ValueError(f'Unknown method {arg.method!r}; valid methods: '
                      f'{common.METHODS}')
-  if task == 'csv' and not arg.csv_path:
-    raise ValueError('task=csv needs csv_path=<file>.')
+  if task == 'csv':
+    _check_csv_arg(arg)
   base.task = task
   base.data_dir = arg.data_dir
   base.method = arg.method
@@ -118,6 +138,11 @@ def get_config(arg: str | None = None):
   base.lr = arg.lr if arg.lr > 0 else (
       1e-3 if arg.method == 'adapter' else 5e-5)
   base.csv.path = arg.csv_path
+  base.csv.train_path = arg.train_path
+  base.csv.dev_path = arg.dev_path
+  base.csv.test_path = arg.test_path
+  base.csv.split_column = arg.split_column
+  base.csv.format = arg.format
   base.csv.text_columns = arg.text_columns.replace('+', ',')
   base.csv.label_column = arg.label_column
   base.csv.delimiter = arg.delimiter

@@ -6,8 +6,12 @@ sets unsplit, so we make deterministic stratified 80/10/10 splits with a fixed
 seed (the paper made its own ~80/10/10 splits; its seeds are unknown); the
 splits are stable for a given scikit-learn version.
 A dataset with separate train/test files (20 Newsgroups) keeps its test file
-and takes validation from train. Rows whose label is empty or unmapped, or
-whose text is empty, are dropped and counted.
+and takes validation from train. A user's own data (`csv_dataset`) may instead
+come as train/dev[/test] files used as given, or one file whose split column
+names each row's split. Files are CSV, TSV or JSON lines. Rows whose label is
+empty or unmapped, whose text is empty, or that lack a field are dropped,
+counted, and reported in the task's notes (results.json's 'data'). Training
+needs two classes; a dev or test label absent from train is an error.
 
 The data is not vendored: pass `data_dir`, set ADAPTER_BERT_EXTRA_DIR, or keep
 it in `../shared/data/extra` beside the repository.
@@ -16,21 +20,30 @@ it in `../shared/data/extra` beside the repository.
 import collections
 import csv
 import dataclasses
+import json
 import logging
 import os
 import re
 import types
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn import model_selection
 
+from adapter_bert import errors
 from adapter_bert.data import examples as examples_lib
 
 ENV_VAR = 'ADAPTER_BERT_EXTRA_DIR'
 EMPTY_TEXT = '<empty text>'
+MISSING_FIELD = '<missing field>'
 DEFAULT_SEED = 0
+FORMATS = ('auto', 'csv', 'tsv', 'jsonl')
+# Values of a split column, lower-cased, and the split each one names.
+SPLIT_NAMES = {'train': 'train', 'training': 'train', 'dev': 'validation',
+               'validation': 'validation', 'valid': 'validation',
+               'val': 'validation', 'test': 'test'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +53,8 @@ class ExtraDataset:
   Attributes:
     name: registry key.
     files: 'all' -> the single unsplit file, or 'train'/'test' -> files of a
-      published split; paths are relative to the extra-data directory.
+      published split, or 'train'/'validation'[/'test'] used as given; paths
+      are relative to the extra-data directory, or absolute.
     text_columns: one column (or two, for a text pair).
     label_column: column holding the raw label.
     label_map: raw label (after `label_pattern`, whitespace-stripped) -> class
@@ -49,8 +63,12 @@ class ExtraDataset:
       the raw label, replaces the raw label (for long CrowdFlower answers).
     delimiter, encoding, encoding_errors, quoting: passed to the CSV reader.
     column_names: names for a file without a header row.
-    source: where the dataset is published.
+    source: where the dataset is published ('' for a user's own files).
     notes: caveats (e.g. which column the paper's label most likely was).
+    file_format: 'csv' (delimited by `delimiter`), 'tsv', 'jsonl', or 'auto'
+      (by each file's extension: .tsv/.tab, .jsonl/.json/.ndjson, else csv).
+    split_column: for a single file ('all'): the column naming each row's
+      split (train; dev/validation; test), used instead of a random split.
   """
 
   name: str
@@ -66,6 +84,19 @@ class ExtraDataset:
   column_names: tuple[str, ...] | None = None
   source: str = ''
   notes: str = ''
+  file_format: str = 'csv'
+  split_column: str | None = None
+
+  def __post_init__(self):
+    # More than two columns would be cut to a pair silently by the tokenizer.
+    if not 1 <= len(self.text_columns) <= 2:
+      raise errors.UserError(
+          f'{self.name}: text_columns {list(self.text_columns)} must name one '
+          'column (a text) or two (a text pair); join other columns into one '
+          'in the file first.')
+    if self.file_format not in FORMATS:
+      raise errors.UserError(f'{self.name}: unknown format '
+                             f'{self.file_format!r}; valid: {FORMATS}.')
 
 
 @dataclasses.dataclass
@@ -74,47 +105,175 @@ class LabeledTable:
 
   Attributes:
     texts: one list per text column.
-    labels: class name of each kept row.
+    labels: class name of each kept row; None for a file without labels (an
+      unlabelled test file).
     rows: 0-based data-row number of each kept row in the file.
-    dropped: raw label (or EMPTY_TEXT) -> number of rows dropped for it.
+    dropped: raw label (or EMPTY_TEXT, MISSING_FIELD) -> rows dropped for it.
+    groups: the split column's value of each kept row, if there is one.
+    path: the file read.
   """
 
   texts: list[list[str]]
-  labels: list[str]
+  labels: list[str] | None
   rows: np.ndarray
   dropped: collections.Counter
+  groups: list[str] | None = None
+  path: str = ''
 
   def __len__(self) -> int:
-    return len(self.labels)
+    return len(self.rows)
+
+  def select(self, positions: np.ndarray) -> 'LabeledTable':
+    """The rows at `positions` (drop counts stay with the whole file)."""
+    return LabeledTable(
+        texts=[[column[i] for i in positions] for column in self.texts],
+        labels=(None if self.labels is None
+                else [self.labels[i] for i in positions]),
+        rows=self.rows[positions], dropped=collections.Counter(),
+        groups=(None if self.groups is None
+                else [self.groups[i] for i in positions]), path=self.path)
 
 
-def read_labeled_table(path: str, dataset: ExtraDataset) -> LabeledTable:
-  """Reads a CSV/TSV and applies the dataset's label rules.
+def file_format(path: str, fmt: str = 'auto',
+                delimiter: str = ',') -> tuple[str, str]:
+  """('csv', delimiter) or ('jsonl', '') for a file, `fmt` 'auto' by name."""
+  if fmt == 'auto':
+    ext = os.path.splitext(path)[1].lower()
+    if ext in ('.jsonl', '.json', '.ndjson'):
+      fmt = 'jsonl'
+    elif ext in ('.tsv', '.tab'):
+      fmt = 'tsv'
+    else:
+      return 'csv', delimiter
+  if fmt == 'tsv':
+    return 'csv', '\t'
+  if fmt not in FORMATS:
+    raise errors.UserError(f'Unknown format {fmt!r}; valid: {FORMATS}.')
+  return fmt, (delimiter if fmt == 'csv' else '')
+
+
+def _json_cell(value: Any) -> str:
+  return value if isinstance(value, str) else json.dumps(value,
+                                                         ensure_ascii=False)
+
+
+def _read_jsonl(path: str, encoding: str,
+                encoding_errors: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+  records = []
+  with open(path, encoding=encoding, errors=encoding_errors) as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError as e:
+        raise errors.UserError(f'{path}:{number}: not valid JSON ({e}).'
+                               ) from None
+      if not isinstance(record, dict):
+        raise errors.UserError(f'{path}:{number}: a JSON line must be an '
+                               f'object, got {type(record).__name__}.')
+      records.append(record)
+  columns = list(dict.fromkeys(k for r in records for k in r))
+  missing = pd.DataFrame({c: [r.get(c) is None for r in records]
+                          for c in columns}, dtype=bool)
+  frame = pd.DataFrame({c: ['' if r.get(c) is None else _json_cell(r[c])
+                            for r in records] for c in columns}, dtype=str)
+  return frame, missing
+
+
+def _field_counts(path: str, delimiter: str, encoding: str,
+                  encoding_errors: str, quoting: int) -> list[int] | None:
+  """Fields per non-blank record (the csv module's reading), or None."""
+  try:
+    with open(path, encoding=encoding, errors=encoding_errors,
+              newline='') as f:
+      return [len(r) for r in csv.reader(f, delimiter=delimiter,
+                                         quoting=quoting) if r]
+  except (csv.Error, UnicodeDecodeError):
+    return None
+
+
+def read_frame(path: str, *, fmt: str = 'auto', delimiter: str = ',',
+               encoding: str = 'utf-8', encoding_errors: str = 'strict',
+               quoting: int = csv.QUOTE_MINIMAL,
+               column_names: Sequence[str] | None = None,
+               needed: Sequence[str] = ()
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+  """(every cell as a string, which cells are missing) of a CSV/TSV/JSONL.
 
   pandas' C parser handles CR-only, LF and CRLF records and newlines inside
-  quoted fields; every cell is read as a string ('NA' stays 'NA').
+  quoted fields; every cell is read as a string ('NA' stays 'NA'). pandas
+  reads a field absent from a short record as ''; to tell it from an empty
+  cell, records with an empty `needed` cell are re-counted with the csv
+  module. A JSON line's absent or null key is missing.
   """
+  kind, delimiter = file_format(path, fmt, delimiter)
+  if kind == 'jsonl':
+    return _read_jsonl(path, encoding, encoding_errors)
   try:
     frame = pd.read_csv(
-        path,
-        sep=dataset.delimiter,
-        encoding=dataset.encoding,
-        encoding_errors=dataset.encoding_errors,
-        quoting=dataset.quoting,
-        header=None if dataset.column_names else 'infer',
-        names=list(dataset.column_names) if dataset.column_names else None,
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False)
+        path, sep=delimiter, encoding=encoding,
+        encoding_errors=encoding_errors, quoting=quoting,
+        header=None if column_names else 'infer',
+        names=list(column_names) if column_names else None,
+        dtype=str, keep_default_na=False, na_filter=False)
   except (UnicodeDecodeError, pd.errors.ParserError,
           pd.errors.EmptyDataError) as e:
-    raise ValueError(f'{path}: cannot parse as {dataset.encoding} '
-                     f'{dataset.delimiter!r}-separated text: {e}') from e
-  needed = list(dataset.text_columns) + [dataset.label_column]
+    raise errors.UserError(f'{path}: cannot parse as {encoding} '
+                           f'{delimiter!r}-separated text: {e}') from e
+  missing = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+  present = [c for c in needed if c in frame.columns]
+  if present and (frame[present] == '').to_numpy().any():
+    counts = _field_counts(path, delimiter, encoding, encoding_errors,
+                           quoting)
+    if counts is not None and not column_names:
+      counts = counts[1:]
+    if counts is not None and len(counts) == len(frame):
+      counts = np.asarray(counts)
+      for j, column in enumerate(frame.columns):
+        missing[column] = counts <= j
+  return frame, missing
+
+
+def read_labeled_table(path: str, dataset: ExtraDataset,
+                       labeled: bool | None = True) -> LabeledTable:
+  """Reads a CSV/TSV/JSONL file and applies the dataset's label rules.
+
+  Args:
+    path: the file.
+    dataset: columns, format and label rules.
+    labeled: True: the label column must exist; None: a file without it is
+      read as unlabelled (labels None), e.g. a test file to predict.
+  """
+  text_columns = list(dataset.text_columns)
+  split = [dataset.split_column] if dataset.split_column else []
+  frame, absent = read_frame(
+      path, fmt=dataset.file_format, delimiter=dataset.delimiter,
+      encoding=dataset.encoding, encoding_errors=dataset.encoding_errors,
+      quoting=dataset.quoting, column_names=dataset.column_names,
+      needed=text_columns + [dataset.label_column] + split)
+  if labeled is None:
+    labeled = dataset.label_column in frame.columns
+  needed = text_columns + ([dataset.label_column] if labeled else []) + split
   missing = [c for c in needed if c not in frame.columns]
   if missing:
-    raise ValueError(f'{path}: no column(s) {missing}; columns are '
-                     f'{list(frame.columns)}.')
+    raise errors.UserError(f'{path}: no column(s) {missing}; columns are '
+                           f'{list(frame.columns)}.')
+  short = absent[needed].any(axis=1)
+  text_frame = frame[text_columns]
+  empty_text = (text_frame.apply(lambda c: c.str.strip() == '')).any(axis=1)
+  if not labeled:
+    keep = ~short & ~empty_text
+    dropped = collections.Counter()
+    if int(short.sum()):
+      dropped[MISSING_FIELD] = int(short.sum())
+    if int((empty_text & ~short).sum()):
+      dropped[EMPTY_TEXT] = int((empty_text & ~short).sum())
+    return LabeledTable(
+        texts=[text_frame[c][keep].tolist() for c in text_columns],
+        labels=None, rows=np.flatnonzero(keep.to_numpy()).astype(np.int64),
+        dropped=dropped, path=path,
+        groups=frame[split[0]][keep].tolist() if split else None)
 
   raw = frame[dataset.label_column].str.strip()
   if dataset.label_pattern is not None:
@@ -125,24 +284,28 @@ def read_labeled_table(path: str, dataset: ExtraDataset) -> LabeledTable:
     labels = raw.map(dict(dataset.label_map))
   else:
     labels = raw.where(raw != '')
-  text_frame = frame[list(dataset.text_columns)]
-  empty_text = (text_frame.apply(lambda c: c.str.strip() == '')).any(axis=1)
-  keep = labels.notna() & ~empty_text
+  keep = labels.notna() & ~empty_text & ~short
 
+  # Each dropped row is counted once: a missing field, else its unusable
+  # label, else its empty text.
   dropped = collections.Counter(
-      frame.loc[labels.isna(), dataset.label_column].tolist())
-  empty_text_rows = int((empty_text & labels.notna()).sum())
+      frame.loc[labels.isna() & ~short, dataset.label_column].tolist())
+  if int(short.sum()):
+    dropped[MISSING_FIELD] = int(short.sum())
+  empty_text_rows = int((empty_text & labels.notna() & ~short).sum())
   if empty_text_rows:
     dropped[EMPTY_TEXT] = empty_text_rows
   return LabeledTable(
-      texts=[text_frame[c][keep].tolist() for c in dataset.text_columns],
+      texts=[text_frame[c][keep].tolist() for c in text_columns],
       labels=labels[keep].tolist(),
       rows=np.flatnonzero(keep.to_numpy()).astype(np.int64),
-      dropped=dropped)
+      dropped=dropped, path=path,
+      groups=frame[split[0]][keep].tolist() if split else None)
 
 
 def stratified_split(labels: Sequence[str] | np.ndarray, seed: int,
-                     holdout_fractions: Sequence[float] = (0.1, 0.1)
+                     holdout_fractions: Sequence[float] = (0.1, 0.1),
+                     hint: str = 'drop or merge rare classes with a label_map.'
                      ) -> list[np.ndarray]:
   """Deterministic stratified split of positions 0..N-1.
 
@@ -151,6 +314,7 @@ def stratified_split(labels: Sequence[str] | np.ndarray, seed: int,
     seed: random_state for scikit-learn.
     holdout_fractions: fractions of N for the held-out parts; (0.1, 0.1)
       gives [train 80%, validation 10%, test 10%], (0.1,) gives [90%, 10%].
+    hint: what the error tells the user to do when a class is too rare.
 
   Returns:
     Sorted position arrays: the remainder first, then one per fraction.
@@ -166,9 +330,8 @@ def stratified_split(labels: Sequence[str] | np.ndarray, seed: int,
           stratify=labels[remaining], random_state=seed)
     except ValueError as e:
       smallest = collections.Counter(labels.tolist()).most_common()[-3:]
-      raise ValueError(f'Stratified split failed: {e} Smallest classes: '
-                       f'{smallest}; drop or merge rare classes with a '
-                       'label_map.') from e
+      raise errors.UserError(f'Stratified split failed: {e} Smallest '
+                             f'classes: {smallest}; {hint}') from e
     parts.append(np.sort(held_out))
     remaining = keep
     remaining_fraction -= fraction
@@ -180,7 +343,8 @@ def _table_examples(table: LabeledTable, label_ids: Mapping[str, int],
   return examples_lib.Examples(
       text_a=table.texts[0],
       text_b=table.texts[1] if len(table.texts) > 1 else None,
-      labels=np.asarray([label_ids[l] for l in table.labels], np.int32),
+      labels=(None if table.labels is None else
+              np.asarray([label_ids[l] for l in table.labels], np.int32)),
       index=table.rows,
       label_names=label_names)
 
@@ -196,6 +360,12 @@ def default_extra_dir() -> str | None:
 
 
 def _file_path(dataset: ExtraDataset, key: str, data_dir: str | None) -> str:
+  if os.path.isabs(dataset.files[key]):  # A user's own file.
+    path = dataset.files[key]
+    if not os.path.isfile(path):
+      raise errors.UserError(f'{path} not found (the {key} file of '
+                             f'{dataset.name}).')
+    return path
   if data_dir is None:
     raise FileNotFoundError(
         f'No directory for the extra datasets: pass data_dir or set {ENV_VAR} '
@@ -211,57 +381,231 @@ def _file_path(dataset: ExtraDataset, key: str, data_dir: str | None) -> str:
 
 def read_extra_tables(dataset: ExtraDataset | str,
                       data_dir: str | None = None) -> dict[str, LabeledTable]:
-  """Reads every file of a dataset ('all', or 'train' and 'test')."""
+  """Reads every file of a dataset ('all'; 'train', 'test'; ...).
+
+  A 'test' file of a user's own data may lack the label column (read as
+  unlabelled: predicted, not scored).
+  """
   if isinstance(dataset, str):
     dataset = get_extra_dataset(dataset)
   data_dir = data_dir or default_extra_dir()
-  return {key: read_labeled_table(_file_path(dataset, key, data_dir), dataset)
+  return {key: read_labeled_table(
+      _file_path(dataset, key, data_dir), dataset,
+      labeled=None if key == 'test' and not dataset.source else True)
           for key in dataset.files}
+
+
+@dataclasses.dataclass
+class ExtraData:
+  """A dataset's splits and what was done to get them.
+
+  Attributes:
+    splits: 'train', 'validation' and (when there is one) 'test' Examples.
+    notes: for results.json: 'summary' (one line, printed at the start of a
+      run), 'split' (how the splits were made), 'files', 'rows' per split and
+      'dropped' (per file: reason or raw label -> rows dropped).
+  """
+  splits: dict[str, examples_lib.Examples]
+  notes: dict[str, Any]
+
+
+def _split_by_column(table: LabeledTable,
+                     column: str) -> dict[str, LabeledTable]:
+  """The rows of each split a split column names, in file order."""
+  names = [SPLIT_NAMES.get(g.strip().lower()) for g in table.groups]
+  unknown = sorted({g for g, n in zip(table.groups, names) if n is None})
+  if unknown:
+    raise errors.UserError(
+        f'{table.path}: split column {column!r} has value(s) '
+        f'{unknown[:5]} that name no split; use train, dev (or validation) '
+        'and test.')
+  names = np.asarray(names)
+  parts = {split: table.select(np.flatnonzero(names == split))
+           for split in ('train', 'validation', 'test')
+           if (names == split).any()}
+  for split in ('train', 'validation'):
+    if split not in parts:
+      raise errors.UserError(f'{table.path}: no row has {column}='
+                             f'{"train" if split == "train" else "dev"}; a '
+                             'split column must give train and dev rows.')
+  return parts
+
+
+def _check_classes(parts: Mapping[str, LabeledTable],
+                   sources: Mapping[str, str], dataset: ExtraDataset) -> None:
+  """At least two classes to train on; no dev/test class unseen in train."""
+  train = collections.Counter(parts['train'].labels)
+  if len(train) < 2:
+    found = (f'only class {next(iter(train))!r}' if train
+             else 'no row with a usable label and text')
+    raise errors.UserError(
+        f'{sources["train"]}: {found} in the training data (label column '
+        f'{dataset.label_column!r}); a classifier needs at least two '
+        'classes.')
+  for split, table in parts.items():
+    if split == 'train' or table.labels is None:
+      continue
+    unseen = collections.Counter(l for l in table.labels if l not in train)
+    if unseen:
+      label, rows = unseen.most_common(1)[0]
+      raise errors.UserError(
+          f'{sources[split]}: label {label!r} (in {rows} row(s)'
+          + (f'; {len(unseen)} unseen labels in all' if len(unseen) > 1
+             else '')
+          + f') does not occur in the training data ({sources["train"]}); '
+          'a model can only predict classes it was trained on.')
+
+
+def _drop_summary(dropped: collections.Counter) -> str:
+  reasons = []
+  for reason in (MISSING_FIELD, EMPTY_TEXT):
+    if dropped.get(reason):
+      reasons.append(f'{dropped[reason]} {reason.strip("<>")}')
+  labels = collections.Counter({k: v for k, v in dropped.items()
+                                if k not in (MISSING_FIELD, EMPTY_TEXT)})
+  if labels:
+    shown = ', '.join(f'{k!r}: {v}' for k, v in labels.most_common(5))
+    more = ', ...' if len(labels) > 5 else ''
+    reasons.append(f'{sum(labels.values())} unusable label ({shown}{more})')
+  return '; '.join(reasons)
+
+
+def load_extra_data(dataset: ExtraDataset | str, data_dir: str | None = None,
+                    seed: int = DEFAULT_SEED) -> ExtraData:
+  """Loads a dataset's splits, checks its classes and describes both.
+
+  Files 'all': a stratified 80/10/10 split with `seed`, or the dataset's
+  split column. Files 'train' and 'test': test as given, validation a
+  stratified 10% of train. Files 'train', 'validation' (and 'test'): as
+  given. Class ids follow the sorted class names of train
+  (`Examples.label_names`), shared by all splits; `Examples.index` holds each
+  row's data-row number in its file.
+
+  Args:
+    dataset: a registry name (see `EXTRA_DATASETS`) or an `ExtraDataset`
+      (`csv_dataset` for a user's own files).
+    data_dir: directory holding relative files; default `default_extra_dir()`.
+    seed: split seed; the default reproduces this repository's splits.
+
+  Raises:
+    UserError: fewer than two classes in train, a dev/test label unseen in
+      train, bad split values or a class too rare to split.
+  """
+  if isinstance(dataset, str):
+    dataset = get_extra_dataset(dataset)
+  tables = read_extra_tables(dataset, data_dir)
+  files = {key: t.path for key, t in tables.items()}
+  for key, table in tables.items():
+    logging.info('%s/%s: kept %d rows, dropped %d %s', dataset.name, key,
+                 len(table), sum(table.dropped.values()), dict(table.dropped))
+  hint = ('drop or merge rare classes with the dataset\'s label_map.'
+          if dataset.source else
+          'merge or remove the rare classes in the file, or give your own '
+          'split (train_path and dev_path, or split_column).')
+  keys = set(tables)
+  if keys == {'all'} and dataset.split_column:
+    parts = _split_by_column(tables['all'], dataset.split_column)
+    sources = {s: f'{files["all"]} (rows with {dataset.split_column}='
+                  f'{"dev" if s == "validation" else s})' for s in parts}
+    how = f'as given by column {dataset.split_column!r} of {files["all"]}'
+  elif keys == {'all'}:
+    parts = {'train': tables['all']}
+    sources = {'train': files['all']}
+    how = f'stratified 80/10/10 of {files["all"]} (seed {seed})'
+  elif keys == {'train', 'test'}:
+    parts = {'train': tables['train'], 'test': tables['test']}
+    sources = dict(files)
+    how = (f'test file as given; validation a stratified 10% of train '
+           f'(seed {seed})')
+  elif keys in ({'train', 'validation'}, {'train', 'validation', 'test'}):
+    parts, sources, how = dict(tables), dict(files), 'files as given'
+  else:
+    raise ValueError(f'{dataset.name}: files must be {{"all"}}, {{"train", '
+                     f'"test"}} or {{"train", "validation"[, "test"]}}, got '
+                     f'{sorted(tables)}.')
+  _check_classes(parts, sources, dataset)
+  label_names = tuple(sorted(set(parts['train'].labels)))
+  label_ids = {name: i for i, name in enumerate(label_names)}
+
+  if keys == {'all'} and not dataset.split_column:
+    table = tables['all']
+    pieces = stratified_split(table.labels, seed, (0.1, 0.1), hint)
+    full = _table_examples(table, label_ids, label_names)
+    splits = {split: full.select(rows) for split, rows
+              in zip(('train', 'validation', 'test'), pieces)}
+  elif keys == {'train', 'test'}:
+    train = _table_examples(tables['train'], label_ids, label_names)
+    train_rows, validation_rows = stratified_split(
+        tables['train'].labels, seed, (0.1,), hint)
+    splits = {
+        'train': train.select(train_rows),
+        'validation': train.select(validation_rows),
+        'test': _table_examples(tables['test'], label_ids, label_names),
+    }
+  else:
+    splits = {split: _table_examples(table, label_ids, label_names)
+              for split, table in parts.items()}
+
+  rows = {split: len(examples) for split, examples in splits.items()}
+  dropped = {key: dict(t.dropped) for key, t in tables.items() if t.dropped}
+  summary = [f'split {how}; ' + ', '.join(f'{s} {n}' for s, n in rows.items())
+             + f' rows; {len(label_names)} classes']
+  for key, table in tables.items():
+    if table.dropped:
+      summary.append(f'dropped {sum(table.dropped.values())} rows of '
+                     f'{table.path}: {_drop_summary(table.dropped)}')
+  if 'test' in splits and splits['test'].labels is None:
+    summary.append('test file unlabelled: predicted, not scored')
+  notes = dict(summary='; '.join(summary), split=how, files=files, rows=rows,
+               dropped=dropped, classes=list(label_names))
+  return ExtraData(splits, notes)
 
 
 def load_extra_splits(dataset: ExtraDataset | str,
                       data_dir: str | None = None,
                       seed: int = DEFAULT_SEED
                       ) -> dict[str, examples_lib.Examples]:
-  """Loads a dataset as {'train', 'validation', 'test'} Examples.
+  """`load_extra_data(...).splits`: {'train', 'validation'[, 'test']}."""
+  return load_extra_data(dataset, data_dir, seed).splits
 
-  Class ids follow the sorted class names (`Examples.label_names`), shared by
-  all splits. `Examples.index` holds each row's data-row number in its file.
+
+def csv_dataset(spec: Mapping[str, Any]) -> ExtraDataset:
+  """The `ExtraDataset` of a user's own files (config key `csv`).
 
   Args:
-    dataset: a registry name (see `EXTRA_DATASETS`) or an `ExtraDataset` for
-      your own CSV/TSV.
-    data_dir: directory holding the files; default `default_extra_dir()`.
-    seed: split seed; the default reproduces this repository's splits.
+    spec: `path` (one file, split 80/10/10 or by `split_column`), or
+      `train_path` and `dev_path` (and optionally `test_path`) used as given;
+      `text_columns` (comma-separated, one or two), `label_column`,
+      `delimiter`, `encoding`, `format` (auto | csv | tsv | jsonl).
   """
-  if isinstance(dataset, str):
-    dataset = get_extra_dataset(dataset)
-  tables = read_extra_tables(dataset, data_dir)
-  label_names = tuple(sorted({l for t in tables.values() for l in t.labels}))
-  if not label_names:
-    raise ValueError(f'{dataset.name}: no rows with a usable label and text.')
-  label_ids = {name: i for i, name in enumerate(label_names)}
-  for key, table in tables.items():
-    logging.info('%s/%s: kept %d rows, dropped %d %s', dataset.name, key,
-                 len(table), sum(table.dropped.values()), dict(table.dropped))
-
-  if set(tables) == {'all'}:
-    table = tables['all']
-    parts = stratified_split(table.labels, seed, (0.1, 0.1))
-    full = _table_examples(table, label_ids, label_names)
-    return {split: full.select(rows)
-            for split, rows in zip(('train', 'validation', 'test'), parts)}
-  if set(tables) == {'train', 'test'}:
-    train = _table_examples(tables['train'], label_ids, label_names)
-    train_rows, validation_rows = stratified_split(
-        tables['train'].labels, seed, (0.1,))
-    return {
-        'train': train.select(train_rows),
-        'validation': train.select(validation_rows),
-        'test': _table_examples(tables['test'], label_ids, label_names),
-    }
-  raise ValueError(f'{dataset.name}: files must be {{"all"}} or '
-                   f'{{"train", "test"}}, got {sorted(tables)}.')
+  get = lambda key, default='': spec.get(key, default) or default
+  path, train_path = get('path'), get('train_path')
+  dev_path, test_path = get('dev_path'), get('test_path')
+  split_column = get('split_column')
+  if path and (train_path or dev_path or test_path):
+    raise errors.UserError('task=csv: give csv.path (one file) or '
+                           'csv.train_path and csv.dev_path, not both.')
+  if path:
+    files = {'all': os.path.abspath(path)}
+  elif train_path and dev_path:
+    files = {'train': os.path.abspath(train_path),
+             'validation': os.path.abspath(dev_path)}
+    if test_path:
+      files['test'] = os.path.abspath(test_path)
+  else:
+    raise errors.UserError('task=csv needs csv.path, or csv.train_path and '
+                           'csv.dev_path (csv.test_path optional).')
+  if split_column and not path:
+    raise errors.UserError('csv.split_column splits the one file csv.path; '
+                           'with train_path/dev_path the files are the split.')
+  first = files.get('all') or files['train']
+  return ExtraDataset(
+      name=os.path.basename(first), files=files,
+      text_columns=tuple(c.strip() for c in get('text_columns', 'text')
+                         .split(',') if c.strip()),
+      label_column=get('label_column', 'label'),
+      delimiter=get('delimiter', ','), encoding=get('encoding', 'utf-8'),
+      file_format=get('format', 'auto'), split_column=split_column or None)
 
 
 def _crowdflower(slug: str) -> str:
