@@ -112,7 +112,8 @@ class BertEmbeddings(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, input_ids, token_type_ids, deterministic: bool):
+  def __call__(self, input_ids, token_type_ids, deterministic: bool,
+               position_ids=None):
     c = self.config
     init = nn.initializers.truncated_normal(c.initializer_range)
     embed = functools.partial(nn.Embed, features=c.hidden_size,
@@ -122,11 +123,13 @@ class BertEmbeddings(nn.Module):
       raise ValueError(f'Sequence length {seq_len} exceeds max_position_'
                        f'embeddings {c.max_position_embeddings}.')
     words = embed(c.vocab_size, name='word_embeddings')(input_ids)
+    if position_ids is None:  # One example per row.
+      position_ids = jnp.arange(seq_len)[None]
     positions = embed(c.max_position_embeddings, name='position_embeddings')(
-        jnp.arange(seq_len))
+        position_ids)
     types = embed(c.type_vocab_size, name='token_type_embeddings')(
         token_type_ids)
-    x = words + positions[None] + types
+    x = words + positions + types
     x = _layer_norm(c, 'layer_norm', self.dtype)(x)
     return dropout_lib.Dropout(c.hidden_dropout)(
         x, deterministic=deterministic)
@@ -196,8 +199,35 @@ class BertLayer(nn.Module):
     return _layer_norm(c, 'output_layer_norm', self.dtype)(x + f)
 
 
+def packed_mask_bias(segment_ids: jax.Array) -> jax.Array:
+  """[R, 1, T, T] additive mask: 0 within an example, -1e9 across or on pads.
+
+  A token attends only to the tokens of its own example (its nonzero segment),
+  so packed examples see exactly what they would see alone in a row.
+  """
+  same = segment_ids[:, :, None] == segment_ids[:, None, :]
+  keep = same & (segment_ids[:, None, :] > 0)
+  return jnp.where(keep, 0.0, -1e9).astype(jnp.float32)[:, None]
+
+
+def gather_examples(sequence: jax.Array, cls_index: jax.Array) -> jax.Array:
+  """[R, T, H] packed rows -> [E, H]: the token at each example's start.
+
+  `cls_index` [G, E/G] indexes the flattened tokens of its group's R/G rows,
+  so with one group per device the gather stays on the device.
+  """
+  groups = cls_index.shape[0]
+  tokens = sequence.reshape(groups, -1, sequence.shape[-1])
+  picked = jnp.take_along_axis(tokens, cls_index[..., None], axis=1)
+  return picked.reshape(-1, sequence.shape[-1])
+
+
 class BertModel(nn.Module):
   """Embeddings, encoder layers and pooler; returns (sequence, pooled).
+
+  Packed rows (adapter_bert/data/packing.py) pass `segment_ids`,
+  `position_ids` and `cls_index`: attention is then block-diagonal over the
+  segments and `pooled` holds one vector per example, [E, H].
 
   Attributes:
     config: architecture.
@@ -211,7 +241,8 @@ class BertModel(nn.Module):
 
   @nn.compact
   def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
-               deterministic: bool = True):
+               deterministic: bool = True, segment_ids=None, position_ids=None,
+               cls_index=None):
     c = self.config
     if token_type_ids is None:
       token_type_ids = jnp.zeros_like(input_ids)
@@ -220,16 +251,20 @@ class BertModel(nn.Module):
     if self.adapter_plan and len(self.adapter_plan) != c.num_layers:
       raise ValueError(f'adapter_plan has {len(self.adapter_plan)} entries for '
                        f'{c.num_layers} layers.')
-    # Additive mask over keys: 0 for tokens, a large negative for padding.
-    mask_bias = jnp.where(attention_mask[:, None, None, :] > 0, 0.0,
-                          -1e9).astype(jnp.float32)
+    if segment_ids is not None:
+      mask_bias = packed_mask_bias(segment_ids)
+    else:
+      # Additive mask over keys: 0 for tokens, a large negative for padding.
+      mask_bias = jnp.where(attention_mask[:, None, None, :] > 0, 0.0,
+                            -1e9).astype(jnp.float32)
     x = BertEmbeddings(c, self.dtype, name='embeddings')(
-        input_ids, token_type_ids, deterministic)
+        input_ids, token_type_ids, deterministic, position_ids)
     for i in range(c.num_layers):
       attn, ffn = self.adapter_plan[i] if self.adapter_plan else (None, None)
       x = BertLayer(c, attn, ffn, self.dtype, name=f'layer_{i}')(
           x, mask_bias, deterministic)
-    pooled = jnp.tanh(_dense(c, c.hidden_size, 'pooler', self.dtype)(x[:, 0]))
+    first = x[:, 0] if cls_index is None else gather_examples(x, cls_index)
+    pooled = jnp.tanh(_dense(c, c.hidden_size, 'pooler', self.dtype)(first))
     return x, pooled
 
 
@@ -237,6 +272,24 @@ def mean_pool(sequence: jax.Array, attention_mask: jax.Array) -> jax.Array:
   """Average of the token vectors over real (unpadded) positions."""
   weights = attention_mask.astype(sequence.dtype)[..., None]
   return (sequence * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
+
+
+def packed_mean_pool(sequence: jax.Array, segment_ids: jax.Array,
+                     cls_index: jax.Array) -> jax.Array:
+  """[R, T, H] packed rows -> [E, H]: each example's mean token vector.
+
+  Example j of group g owns the tokens of segment j + 1 in the group's rows
+  (data/packing.py); a per-group one-hot matmul sums them in float32.
+  """
+  groups, per_group = cls_index.shape
+  tokens = sequence.reshape(groups, -1, sequence.shape[-1])
+  segments = segment_ids.reshape(groups, -1)
+  one_hot = (segments[:, None, :] == jnp.arange(1, per_group + 1)[:, None]
+            ).astype(jnp.float32)
+  sums = jnp.einsum('gen,gnh->geh', one_hot, tokens.astype(jnp.float32),
+                    precision=jax.lax.Precision.HIGHEST)
+  counts = jnp.maximum(one_hot.sum(-1, keepdims=True), 1.0)
+  return (sums / counts).reshape(-1, sequence.shape[-1]).astype(sequence.dtype)
 
 
 class BertClassifier(nn.Module):
@@ -260,16 +313,24 @@ class BertClassifier(nn.Module):
 
   @nn.compact
   def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
-               deterministic: bool = True):
+               deterministic: bool = True, segment_ids=None, position_ids=None,
+               cls_index=None):
+    """Logits [B, num_outputs]; packed rows (see BertModel) give [E, ...]."""
     if self.pooling not in ('pooler', 'mean'):
       raise ValueError(f"Unknown pooling {self.pooling!r}; use 'pooler' or "
                        "'mean'.")
     if attention_mask is None:
       attention_mask = jnp.ones_like(input_ids)
+    if (segment_ids is None) != (cls_index is None):
+      raise ValueError('Packed inputs need both segment_ids and cls_index.')
     sequence, pooled = BertModel(self.config, self.adapter_plan, self.dtype,
-                                 name='bert')(input_ids, token_type_ids,
-                                              attention_mask, deterministic)
-    if self.pooling == 'mean':
+                                 name='bert')(
+                                     input_ids, token_type_ids, attention_mask,
+                                     deterministic, segment_ids, position_ids,
+                                     cls_index)
+    if self.pooling == 'mean' and segment_ids is not None:
+      pooled = packed_mean_pool(sequence, segment_ids, cls_index)
+    elif self.pooling == 'mean':
       pooled = mean_pool(sequence, attention_mask)
     pooled = dropout_lib.Dropout(self.head_dropout)(
         pooled, deterministic=deterministic)

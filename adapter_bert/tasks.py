@@ -114,6 +114,8 @@ class ClassificationTask:
   write_submission: Callable[..., str] | None = None
   notes: Callable[[], dict[str, Any]] = dict
   head = 'classifier'
+  # One vector per example: batches may be packed (data/packing.py).
+  supports_packing = True
 
   @property
   def num_outputs(self) -> int:

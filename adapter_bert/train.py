@@ -29,6 +29,7 @@ from adapter_bert import artifacts
 from adapter_bert import backbones
 from adapter_bert import builder
 from adapter_bert import data
+from adapter_bert import errors
 from adapter_bert import fusion
 from adapter_bert import optim
 from adapter_bert import tasks as tasks_lib
@@ -96,7 +97,8 @@ def make_train_step(model, task: tasks_lib.Task,
                               **optim.flatten(trainable)})
     outputs = model.apply({'params': params}, batch['input_ids'],
                           batch['token_type_ids'], batch['attention_mask'],
-                          deterministic=False, rngs={'dropout': rng})
+                          deterministic=False, rngs={'dropout': rng},
+                          **_packed_inputs(batch))
     per_example = task.loss(outputs, batch)
     loss = jnp.sum(per_example * batch['mask']) / jnp.maximum(
         batch['mask'].sum(), 1.0)
@@ -112,6 +114,11 @@ def make_train_step(model, task: tasks_lib.Task,
   return jax.jit(train_step, donate_argnums=(0, 1))
 
 
+def _packed_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
+  """A packed batch's extra model inputs (data/packing.py); {} if unpacked."""
+  return {k: batch[k] for k in data.PACKED_KEYS if k in batch}
+
+
 def make_eval_step(model) -> Callable:
   """jit(eval_step)(trainable, frozen, batch) -> the model's outputs."""
 
@@ -120,7 +127,7 @@ def make_eval_step(model) -> Callable:
                               **optim.flatten(trainable)})
     return model.apply({'params': params}, batch['input_ids'],
                        batch['token_type_ids'], batch['attention_mask'],
-                       deterministic=True)
+                       deterministic=True, **_packed_inputs(batch))
 
   return jax.jit(eval_step)
 
@@ -157,14 +164,16 @@ def _to_device(batch: Mapping[str, np.ndarray],
 
 
 def predict_outputs(eval_step, trainable, frozen, arrays, batch_size: int,
-                    sharding) -> list[Any]:
+                    sharding, packing: bool = False) -> list[Any]:
   """Model outputs for every row of a split, each once, in order.
 
   One entry per batch (the real rows only), not concatenated: per-token
   outputs differ in length from bucket to bucket; the task assembles them.
+  With `packing`, each batch is packed with one group per device.
   """
   outputs = []
-  for batch in data.eval_batches(arrays, None, batch_size):
+  for batch in data.eval_batches(arrays, None, batch_size, packing=packing,
+                                 num_groups=len(sharding.device_set)):
     keep = batch.pop('mask') == 1
     out = eval_step(trainable, frozen, _to_device(batch, sharding))
     if jax.process_count() > 1:
@@ -282,6 +291,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   # Task, backbone and data.
   task = tasks_lib.from_config(config)
+  if config.packing and not getattr(task, 'supports_packing', False):
+    raise errors.UserError(
+        f'--config.packing=True: task {config.task!r} keeps padded batches '
+        '(packing is for classification and regression tasks); drop it.')
   backbone = backbones.resolve(config.backbone)
   tokenizer = backbones.load_tokenizer(backbone)
   train = _load_split(task, 'train', tokenizer, config)
@@ -340,7 +353,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     results = {}
     for split, s in evals.items():
       outputs = predict_outputs(eval_step, trainable, frozen, s.arrays,
-                                config.eval_batch_size, batch_sharding)
+                                config.eval_batch_size, batch_sharding,
+                                packing=config.packing)
       latest[split] = (step, outputs)
       results[split] = task.evaluate(outputs, s)
       log.write(step, split, results[split])
@@ -362,7 +376,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   batches = data.train_batches(train.arrays, train.labels,
                                config.batch_size, config.seed,
                                start_step=progress['step'],
-                               group_by_length=config.group_by_length)
+                               group_by_length=config.group_by_length,
+                               packing=config.packing,
+                               num_groups=len(batch_sharding.device_set))
   step = progress['step']
   bar = tqdm.tqdm(total=total_steps, initial=step, disable=not _is_chief(),
                   desc=f'{config.task} {config.method}', dynamic_ncols=True)
@@ -431,7 +447,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         outputs = latest[split][1]
       else:
         outputs = predict_outputs(eval_step, trainable, frozen, s.arrays,
-                                  config.eval_batch_size, batch_sharding)
+                                  config.eval_batch_size, batch_sharding,
+                                  packing=config.packing)
       if _is_chief():
         task.save_predictions(split, s, outputs,
                               os.path.join(workdir, 'predictions'))

@@ -88,6 +88,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.batch_size = 32
   c.max_length = 128
   c.group_by_length = False  # Batch similar lengths (less padding; batching.py).
+  # Pack each batch's examples into rows of max_length (same examples per step,
+  # no padding; data/packing.py). Classification and regression tasks only.
+  c.packing = False
   c.warmup_frac = 0.1
   c.weight_decay = 0.01
   c.clip_norm = 1.0

@@ -13,10 +13,12 @@ Sources produce `Examples` (texts, labels, row ids):
 Then, for any source:
   tokenize_examples(tokenizer, examples, max_length, cache_dir=None)
       -> {'input_ids', 'token_type_ids', 'lengths'}  int32, cached on disk
-  train_batches(arrays, labels, batch_size, seed, start_step=0, buckets)
+  train_batches(arrays, labels, batch_size, seed, start_step=0, buckets,
+      group_by_length, packing, num_groups)
       endless, resumable at any step
-  eval_batches(arrays, labels, batch_size, buckets)  each example once,
-                                                     padded rows have mask 0
+  eval_batches(arrays, labels, batch_size, buckets, packing, num_groups)
+      each example once, padded rows have mask 0
+  packing.pack_batch(...)                            examples packed into rows
   host_slice(batch, process_index, process_count), shard_batch(batch,
       sharding), data_sharding()                     global jax.Arrays
   write_glue_submission(task, split, index, predictions, output_dir)
@@ -41,6 +43,7 @@ from adapter_bert.data.glue import get_task
 from adapter_bert.data.glue import GlueTask
 from adapter_bert.data.glue_tsv import default_glue_dir
 from adapter_bert.data.glue_tsv import load_glue_split
+from adapter_bert.data.packing import PACKED_KEYS
 from adapter_bert.data.submission import write_glue_submission
 from adapter_bert.data.tfds_glue import load_tfds_split
 from adapter_bert.data.tokenization import tokenize_examples

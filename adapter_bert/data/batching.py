@@ -15,12 +15,17 @@ permutation is cut into groups of GROUP_BATCHES batches, each group is sorted
 by length and cut into batches, and the epoch's batches are shuffled. Batches
 then hold examples of similar length and need far less padding; which
 examples share a batch is less random, the data seen per epoch is the same.
+
+`packing` (packing.py): the same examples per step, in the same order, laid
+end to end in rows of max_length instead of one padded row each.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
 
 import jax
 import numpy as np
+
+from adapter_bert.data import packing as packing_lib
 
 # Steps of 16 up to BERT's usual 128, then of 64 (SQuAD windows run to 384).
 DEFAULT_BUCKETS = (16, 32, 48, 64, 80, 96, 112, 128, 192, 256, 320, 384, 448,
@@ -98,7 +103,8 @@ def epoch_order(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
 def train_batches(arrays: Mapping[str, np.ndarray], labels: Labels,
                   batch_size: int, seed: int, start_step: int = 0,
                   buckets: Sequence[int] = DEFAULT_BUCKETS,
-                  group_by_length: bool = False) -> Iterator[Batch]:
+                  group_by_length: bool = False, packing: bool = False,
+                  num_groups: int = 1) -> Iterator[Batch]:
   """Endless shuffled training batches, starting at global step `start_step`.
 
   Args:
@@ -109,11 +115,14 @@ def train_batches(arrays: Mapping[str, np.ndarray], labels: Labels,
     start_step: the step to resume at (0 for a fresh run).
     buckets: candidate sequence lengths; the arrays' max_length is always one.
     group_by_length: batch examples of similar length (module docstring).
+    packing: pack each batch's examples into rows (packing.pack_batch); the
+      examples and their order are those of the unpacked batch.
+    num_groups: with packing, the groups (devices) a batch is split over.
 
   Yields:
     {'input_ids', 'token_type_ids', 'attention_mask'}: int32 [B, L];
     'labels': [B] (or a dict of [B], as given); 'mask': float32 ones [B]
-    (same structure as eval batches).
+    (same structure as eval batches). Packed: see packing.pack_batch.
   """
   n = _check_inputs(arrays, labels, batch_size)
   per_epoch = steps_per_epoch(n, batch_size)
@@ -129,14 +138,19 @@ def train_batches(arrays: Mapping[str, np.ndarray], labels: Labels,
       order = epoch_order(arrays['lengths'], batch_size, seed, epoch,
                           group_by_length)
     rows = order[position * batch_size:(position + 1) * batch_size]
-    batch = _make_batch(arrays, labels, rows, lengths)
-    batch['mask'] = np.ones((batch_size,), np.float32)
+    if packing:
+      batch = packing_lib.pack_batch(arrays, labels, rows,
+                                     np.ones((batch_size,), bool), num_groups)
+    else:
+      batch = _make_batch(arrays, labels, rows, lengths)
+      batch['mask'] = np.ones((batch_size,), np.float32)
     yield batch
     step += 1
 
 
 def eval_batches(arrays: Mapping[str, np.ndarray], labels: Labels | None,
-                 batch_size: int, buckets: Sequence[int] = DEFAULT_BUCKETS
+                 batch_size: int, buckets: Sequence[int] = DEFAULT_BUCKETS,
+                 packing: bool = False, num_groups: int = 1
                  ) -> Iterator[Batch]:
   """Every example exactly once, in order; the last batch is padded.
 
@@ -150,6 +164,8 @@ def eval_batches(arrays: Mapping[str, np.ndarray], labels: Labels | None,
       (no 'labels' key).
     batch_size: global batch size; every batch has exactly this many rows.
     buckets: candidate sequence lengths.
+    packing: pack each batch (padding slots are not packed; packing.py).
+    num_groups: with packing, the groups (devices) a batch is split over.
 
   Yields:
     As `train_batches`, with 'mask' float32 [B]: 1 for real rows, 0 for pads.
@@ -161,24 +177,32 @@ def eval_batches(arrays: Mapping[str, np.ndarray], labels: Labels | None,
     num_real = len(rows)
     rows = np.concatenate(
         [rows, np.full((batch_size - num_real,), rows[-1], rows.dtype)])
+    real = np.arange(batch_size) < num_real
+    if packing:
+      yield packing_lib.pack_batch(arrays, labels, rows, real, num_groups)
+      continue
     batch = _make_batch(arrays, labels, rows, lengths)
-    batch['mask'] = (np.arange(batch_size) < num_real).astype(np.float32)
+    batch['mask'] = real.astype(np.float32)
     yield batch
 
 
 def host_slice(batch: Mapping[str, np.ndarray], process_index: int,
                process_count: int) -> Batch:
-  """This host's contiguous share of a global batch (for `shard_batch`)."""
-  sizes = {len(v) for v in jax.tree.leaves(batch)}
-  if len(sizes) != 1:
-    raise ValueError(f'Batch leaves disagree on the batch size: {sizes}.')
-  size = sizes.pop()
-  if size % process_count:
-    raise ValueError(f'Global batch size {size} is not divisible by the '
-                     f'{process_count} processes (hosts).')
-  per_host = size // process_count
-  start = process_index * per_host
-  return jax.tree.map(lambda v: v[start:start + per_host], dict(batch))
+  """This host's contiguous share of a global batch (for `shard_batch`).
+
+  Each leaf is cut along its own leading axis: a packed batch has row-,
+  example- and group-level leaves of different sizes.
+  """
+
+  def cut(v):
+    size = len(v)
+    if size % process_count:
+      raise ValueError(f'Global batch size {size} is not divisible by the '
+                       f'{process_count} processes (hosts).')
+    per_host = size // process_count
+    return v[process_index * per_host:(process_index + 1) * per_host]
+
+  return jax.tree.map(cut, dict(batch))
 
 
 def data_sharding(devices: Sequence[jax.Device] | None = None
