@@ -4,6 +4,7 @@ r"""Speed, memory and FLOPs of adapter_bert's real train step: adapter vs full.
       [--seq_len=128] [--methods=adapter,full] [--steps=10] [--dtype=float32] \
       [--peer] [--inference] [--json_out=experiments/results/benchmark.json]
   python -m experiments.benchmark --smoke   # tiny backbone, 2 steps (CI).
+  python -m experiments.benchmark --token_accounting  # padding, no training.
 
 Each method is built as `train.train_and_evaluate` builds it (a GLUE config
 from configs/glue.py, the task's model, optim's partition and optimizer,
@@ -54,6 +55,7 @@ from adapter_bert import tasks as tasks_lib
 from adapter_bert import train
 from configs import glue
 from experiments import fileio
+from experiments import token_accounting
 
 BERT_BASE_RANDOM = 'bert-base-random'
 MIN_STEPS = 10
@@ -92,6 +94,18 @@ _ROUNDS = flags.DEFINE_integer(
     'Measure every method (and the peer) this many times, interleaved; '
     'reports the median over rounds, and ratios taken within each round, '
     'so that a burst of load on a shared machine skews one round only.')
+_TOKEN_ACCOUNTING = flags.DEFINE_bool(
+    'token_accounting', False,
+    'Only count real vs computed tokens of one epoch of training batches of '
+    'the --accounting_tasks train splits, unpacked, grouped by length and '
+    'packed (experiments/token_accounting.py); tokenization, no model. Uses '
+    '--backbone, --batch_size, --seq_len (as max_length) and --json_out '
+    f'(default {token_accounting.DEFAULT_OUT}).')
+_ACCOUNTING_TASKS = flags.DEFINE_list(
+    'accounting_tasks', list(token_accounting.TASKS),
+    'GLUE tasks for --token_accounting.')
+_ACCOUNTING_GROUPS = flags.DEFINE_integer(
+    'accounting_groups', 1, 'Packing groups (devices) for --token_accounting.')
 _SMOKE = flags.DEFINE_bool(
     'smoke', False, 'Tiny backbone, batch 8, length 32, 2 steps, m=8 unless '
     'given, no peer: checks the benchmark itself (CI).')
@@ -660,10 +674,29 @@ def format_table(results: Mapping[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+def _account_tokens() -> None:
+  out = (_OUT.value if flags.FLAGS['json_out'].present
+         else token_accounting.DEFAULT_OUT)
+  cache = os.path.join(os.environ.get(
+      'ADAPTER_BERT_CACHE', os.path.expanduser('~/.cache/adapter_bert')),
+                       'tokens')
+  results = token_accounting.run(
+      _ACCOUNTING_TASKS.value, _BACKBONE.value, _BATCH_SIZE.value,
+      _SEQ_LEN.value, _ACCOUNTING_GROUPS.value, cache_dir=cache)
+  results['command'] = ' '.join(['python -m experiments.benchmark'] + [
+      a for a in sys.argv[1:]])
+  fileio.write_json(out, results)
+  print(token_accounting.format_table(results))
+  print(f'Wrote {out}')
+
+
 def main(argv):
   del argv
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+  if _TOKEN_ACCOUNTING.value:
+    _account_tokens()
+    return
   if _SMOKE.value:
     # tiny's hidden size is 32: a default-sized (64) adapter would outgrow it.
     m = _M.value if flags.FLAGS['m'].present else 8

@@ -283,3 +283,17 @@ def test_packing_a_span_task_is_a_clear_error(tmp_path):
   config.packing = True
   with pytest.raises(errors.UserError, match=r"packing=True: task 'squad'"):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
+
+
+def test_token_accounting_counts_the_same_examples_in_fewer_tokens():
+  from experiments import token_accounting  # pylint: disable=g-import-not-at-top
+  arrays = make_arrays(200, max_length=64)
+  arrays['lengths'][:] = np.minimum(arrays['lengths'], 1 + np.arange(200) % 20)
+  counts = token_accounting.account(arrays, np.zeros(200, np.int32), 16)
+  real = {k: v['real_tokens'] for k, v in counts.items()}
+  assert len(set(real.values())) == 1, real  # One epoch of the same examples.
+  order = batching.epoch_order(arrays['lengths'], 16, 0, 0)
+  assert real['unpacked'] == arrays['lengths'][order[:192]].sum()
+  shares = {k: v['real_token_share'] for k, v in counts.items()}
+  assert shares['unpacked'] < shares['group_by_length'] < shares['packed'] <= 1
+  assert counts['packed']['steps'] == 12
