@@ -20,6 +20,9 @@ config arguments. Sweep-only keys, ignored by get_config: `sweep` (SWEEPS),
 
 from __future__ import annotations
 
+import json
+import os
+
 from configs import common
 from configs import sweeps
 
@@ -44,7 +47,8 @@ DATASETS = {
     'sms_spam': (4459, 2),
 }
 TASKS = tuple(f'extra:{name}' for name in DATASETS) + ('csv',)
-SWEEPS = ('paper', 'finetune', 'top_k', 'table2', 'cpu')
+SWEEPS = ('paper', 'finetune', 'top_k', 'table2', 'cpu', 'table2_cpu',
+          'table2_seeds')
 
 # The paper's grid for these tasks (§3.3), shared by every method.
 PAPER_LRS = (1e-5, 3e-5, 1e-4, 3e-3)
@@ -55,6 +59,35 @@ CPU_ADAPTER_MS = (8, 64)
 CPU_ADAPTER_LR = 1e-3
 CPU_FULL_LR = 5e-5
 CPU_EPOCHS = 5.0
+
+# The minilm-l6 Table 2 study on CPU (sweep=table2_cpu): a CPU grid, NOT the
+# paper's (its 20-100 epochs on BERT-base need a TPU). The datasets present in
+# the shared data, smallest first, with the training examples of our split
+# (tests/test_configs.py checks them against the loaded data); they set the
+# epochs, the same for every method: 5 below 5k examples, 3 at or above.
+TABLE2_CPU_TRAIN_SIZES = {
+    'progressive_opinion': 927,
+    'progressive_stance': 927,
+    'primary_emotions': 2018,
+    'corporate_messaging': 2494,
+    'global_warming': 3379,
+    'us_economic_performance': 4011,
+    'disasters': 8688,
+    '20_newsgroups': 10182,
+}
+TABLE2_CPU_LARGE = 5000
+TABLE2_CPU_EPOCHS = {'small': 5.0, 'large': 3.0}
+TABLE2_CPU_FULL_LRS = (2e-5, 5e-5)
+TABLE2_CPU_TOP_KS = (1, 3)
+TABLE2_CPU_TOP_K_LR = 5e-5
+TABLE2_CPU_ADAPTER_MS = (8, 64)
+TABLE2_CPU_ADAPTER_LRS = (3e-4, 1e-3)
+# sweep=table2_seeds: these seeds at each (dataset, method)'s dev-selected
+# seed-0 point, read from the JSON file `selected=` (default below, relative
+# to the repository) that experiments/extra_study.py writes.
+TABLE2_EXTRA_SEEDS = (1, 2)
+TABLE2_SELECTED = 'experiments/results/extra_minilm/selected.json'
+TABLE2_METHODS = ('full', 'top_k', 'adapter')
 
 
 def paper_epochs(num_train: int) -> float:
@@ -81,7 +114,8 @@ def _parse(arg: str | None):
       lr=-1.0, epochs=-1.0, seed=0, top_k=0, placement='houlsby', data_dir='',
       csv_path='', train_path='', dev_path='', test_path='', split_column='',
       format='auto', text_columns='text', label_column='label', delimiter=',',
-      encoding='utf-8', sweep='paper', tasks='', seeds=1, epoch_grid='size')
+      encoding='utf-8', sweep='paper', tasks='', seeds=1, epoch_grid='size',
+      selected='')
 
 
 def _task(arg) -> str:
@@ -193,6 +227,9 @@ def sweep(add, arg: str | None = None):
   arg = _parse(arg)
   if arg.seeds < 1:
     raise ValueError(f'seeds={arg.seeds} must be at least 1.')
+  if arg.sweep in ('table2_cpu', 'table2_seeds'):
+    _table2_sweep(add, arg)
+    return
   groups = {'all': TASKS[:-1]}
   tasks = arg.tasks
   if tasks and tasks not in groups:  # Accept bare dataset names.
@@ -204,3 +241,109 @@ def sweep(add, arg: str | None = None):
     for seed in range(arg.seed, arg.seed + arg.seeds):
       for point in grid:
         add(task=task, seed=seed, **point)
+
+
+def table2_cpu_epochs(name: str) -> float:
+  """The CPU budget of a dataset of TABLE2_CPU_TRAIN_SIZES, by its size."""
+  large = TABLE2_CPU_TRAIN_SIZES[name] >= TABLE2_CPU_LARGE
+  return TABLE2_CPU_EPOCHS['large' if large else 'small']
+
+
+def _table2_point(method: str, size: int, lr: float, epochs: float,
+                  placement: str) -> dict[str, object]:
+  """The keys of one Table 2 run, the same in table2_cpu and table2_seeds."""
+  point = dict(sweeps.method_keys(method, placement), lr=lr, epochs=epochs)
+  if method == 'adapter':
+    point['m'] = size
+  elif method == 'top_k':
+    point['top_k'] = size
+  return point
+
+
+def _table2_tasks(arg) -> list[str]:
+  """Dataset names of a table2 sweep, smallest first; default or `all`: every
+  dataset of TABLE2_CPU_TRAIN_SIZES."""
+  if arg.tasks == 'all' or not (arg.tasks or arg.task or arg.name):
+    return list(TABLE2_CPU_TRAIN_SIZES)
+  names = [t.split(':', 1)[-1] for t in (
+      arg.tasks.split('+') if arg.tasks else [_task(arg)]) if t]
+  unknown = [n for n in names if n not in TABLE2_CPU_TRAIN_SIZES]
+  if unknown:
+    raise ValueError(f'sweep={arg.sweep} covers {tuple(TABLE2_CPU_TRAIN_SIZES)}'
+                     f' (their sizes set the epochs); not {unknown}.')
+  order = list(TABLE2_CPU_TRAIN_SIZES)
+  return sorted(set(names), key=order.index)
+
+
+def _table2_cpu_grid(arg, name: str) -> list[dict[str, object]]:
+  """One dataset's seed-0 grid: full FT, variable FT, then adapters."""
+  ep = arg.epochs if arg.epochs > 0 else table2_cpu_epochs(name)
+  point = lambda method, size, lr: _table2_point(method, size, lr, ep,
+                                                 arg.placement)
+  return ([point('full', 0, lr) for lr in TABLE2_CPU_FULL_LRS]
+          + [point('top_k', k, TABLE2_CPU_TOP_K_LR) for k in TABLE2_CPU_TOP_KS]
+          + [point('adapter', m, lr) for m in TABLE2_CPU_ADAPTER_MS
+             for lr in TABLE2_CPU_ADAPTER_LRS])
+
+
+def read_selected(path: str) -> list[dict[str, object]]:
+  """The `selected` entries of a selected.json: task, method, m, top_k, lr,
+  epochs of each (dataset, method)'s dev-selected seed-0 configuration."""
+  if not os.path.exists(path):
+    raise ValueError(
+        f'sweep=table2_seeds needs the dev-selected seed-0 points in {path}, '
+        'which does not exist: finish sweep=table2_cpu, run python -m '
+        'experiments.extra_study, or pass selected=<file>.')
+  try:
+    with open(path) as f:
+      entries = json.load(f)['selected']
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ValueError(f'{path}: not a selected.json with a "selected" list '
+                     f'({type(e).__name__}: {e}).') from None
+  for i, entry in enumerate(entries):
+    if not isinstance(entry, dict) or entry.get('method') not in TABLE2_METHODS:
+      raise ValueError(f'{path}: selected[{i}] has no method of '
+                       f'{TABLE2_METHODS}: {entry}.')
+    size_key = {'adapter': ('m',), 'top_k': ('top_k',)}.get(entry['method'], ())
+    missing = [k for k in ('task', 'lr', 'epochs') + size_key
+               if entry.get(k) is None]
+    if missing:
+      raise ValueError(f'{path}: selected[{i}] lacks {missing}: {entry}.')
+  return entries
+
+
+def _table2_sweep(add, arg) -> None:
+  """The minilm-l6 Table 2 study: sweep=table2_cpu or table2_seeds.
+
+  table2_cpu is a CPU grid, NOT the paper's (which swept lr {1e-5, 3e-5, 1e-4,
+  3e-3} x epochs {20, 50, 100} x m {2..64} on BERT-base): full fine-tuning at
+  lr 2e-5 and 5e-5, variable fine-tuning of the top 1 or 3 layers at 5e-5,
+  adapters m in {8, 64} x lr in {3e-4, 1e-3}, seed 0, 5 epochs below 5k
+  training examples and 3 above. table2_seeds adds seeds 1 and 2 at each
+  (dataset, method)'s dev-selected seed-0 point, read from `selected=`.
+  Both go smallest dataset first, one dataset across all methods before the
+  next, so that finished runs form complete rows. Packed batches: add
+  --config.packing=True to the sweep command.
+  """
+  names = _table2_tasks(arg)
+  if arg.sweep == 'table2_cpu':
+    for name in names:
+      for seed in range(arg.seed, arg.seed + arg.seeds):
+        for point in _table2_cpu_grid(arg, name):
+          add(task=f'extra:{name}', seed=seed, **point)
+    return
+  path = arg.selected or os.path.join(
+      os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+      TABLE2_SELECTED)
+  entries = read_selected(path)
+  for name in names:
+    chosen = sorted((e for e in entries if e['task'] == f'extra:{name}'),
+                    key=lambda e: TABLE2_METHODS.index(e['method']))
+    if not chosen and len(names) < len(TABLE2_CPU_TRAIN_SIZES):
+      raise ValueError(f'{path} has no selected point of extra:{name}.')
+    for seed in TABLE2_EXTRA_SEEDS:
+      for e in chosen:
+        size = e.get('top_k') if e['method'] == 'top_k' else e.get('m')
+        add(task=f'extra:{name}', seed=seed,
+            **_table2_point(e['method'], size, float(e['lr']),
+                            float(e['epochs']), arg.placement))

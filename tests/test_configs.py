@@ -1,6 +1,9 @@
 """Configs build for every task and method; sweeps set only real keys."""
 
+import collections
 import itertools
+import json
+import os
 
 import ml_collections
 import pytest
@@ -10,6 +13,10 @@ from configs import common
 from configs import extra
 from configs import glue
 from experiments import sweep as sweep_lib
+
+SHARED_EXTRA = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..',
+    'shared', 'data', 'extra')
 
 
 def _points(module, arg):
@@ -130,6 +137,87 @@ def test_extra_grids():
       'extra:emotion', 'extra:sms_spam'}
 
 
+def _write_selected(path):
+  """A selected.json as experiments/extra_study.py writes it."""
+  selected = [
+      dict(task='extra:global_warming', method='adapter', m=8, top_k=None,
+           lr=3e-4, epochs=5.0),
+      dict(task='extra:global_warming', method='full', m=None, top_k=None,
+           lr=2e-5, epochs=5.0),
+      dict(task='extra:progressive_stance', method='top_k', m=None, top_k=3,
+           lr=5e-5, epochs=5.0),
+  ]
+  path.write_text(json.dumps(dict(selected=selected)))
+  return path
+
+
+def test_table2_cpu_grid_and_order():
+  points = _points(extra, 'sweep=table2_cpu')
+  sizes = extra.TABLE2_CPU_TRAIN_SIZES
+  assert len(sizes) == 8
+  assert len(points) == 8 * (2 + 2 + 4)
+  tasks = [p['task'].split(':')[1] for p in points]
+  # One dataset across all methods before the next, smallest first.
+  order = list(dict.fromkeys(tasks))
+  assert sorted(order) == sorted(sizes)
+  assert [sizes[t] for t in order] == sorted(sizes[t] for t in order)
+  assert all(tasks[i:i + 8] == [tasks[i]] * 8 for i in range(0, 64, 8))
+  assert {p['seed'] for p in points} == {0}
+  for p in points:
+    assert p['epochs'] == (5.0 if sizes[p['task'].split(':')[1]] < 5000
+                           else 3.0)
+  by_method = collections.defaultdict(set)
+  for p in points:
+    by_method[p['method']].add((p.get('m'), p.get('top_k'), p['lr']))
+  assert by_method == {
+      'full': {(None, None, 2e-5), (None, None, 5e-5)},
+      'top_k': {(None, 1, 5e-5), (None, 3, 5e-5)},
+      'adapter': {(8, None, 3e-4), (8, None, 1e-3), (64, None, 3e-4),
+                  (64, None, 1e-3)}}
+  assert {p['epochs'] for p in points
+          if p['task'] == 'extra:disasters'} == {3.0}
+  one = _points(extra, 'sweep=table2_cpu,tasks=disasters+progressive_stance')
+  assert [p['task'] for p in one[::8]] == ['extra:progressive_stance',
+                                           'extra:disasters']
+  with pytest.raises(ValueError, match='sms_spam'):
+    _points(extra, 'sweep=table2_cpu,name=sms_spam')
+
+
+def test_table2_seeds_reads_the_selected_points(tmp_path):
+  path = _write_selected(tmp_path / 'selected.json')
+  points = _points(extra, f'sweep=table2_seeds,selected={path}')
+  # Smallest dataset first; within it seed 1 then seed 2, methods in order.
+  assert [(p['task'], p['method'], p['seed']) for p in points] == [
+      ('extra:progressive_stance', 'top_k', 1),
+      ('extra:progressive_stance', 'top_k', 2),
+      ('extra:global_warming', 'full', 1),
+      ('extra:global_warming', 'adapter', 1),
+      ('extra:global_warming', 'full', 2),
+      ('extra:global_warming', 'adapter', 2)]
+  # Each run is its seed-0 grid point with another seed: the same keys.
+  grid = {sweep_lib.run_name(p) for p in _points(extra, 'sweep=table2_cpu')}
+  for p in points:
+    assert sweep_lib.run_name(dict(p, seed=0)) in grid, p
+  with pytest.raises(ValueError, match='does not exist'):
+    _points(extra, f'sweep=table2_seeds,selected={tmp_path / "none.json"}')
+  (tmp_path / 'bad.json').write_text(json.dumps(dict(selected=[dict(
+      task='extra:disasters', method='adapter', lr=1e-3, epochs=3.0)])))
+  with pytest.raises(ValueError, match=r"lacks \['m'\]"):
+    _points(extra, f'sweep=table2_seeds,selected={tmp_path / "bad.json"}')
+  with pytest.raises(ValueError, match='no selected point'):
+    _points(extra, f'sweep=table2_seeds,selected={path},tasks=disasters')
+
+
+def test_table2_cpu_sizes_match_the_data():
+  if not os.path.isdir(SHARED_EXTRA):
+    pytest.skip(f'shared extra data absent ({SHARED_EXTRA}); CI checks out '
+                'only the repository')
+  from adapter_bert.data import extra as registry  # pylint: disable=g-import-not-at-top
+  for name, size in extra.TABLE2_CPU_TRAIN_SIZES.items():
+    splits = registry.load_extra_splits(name, SHARED_EXTRA)
+    assert len(splits['train']) == size, name
+
+
 def test_extra_epochs_follow_dataset_size():
   assert extra.paper_epochs(338349) == 20.0
   assert extra.paper_epochs(4459) == 50.0
@@ -143,11 +231,15 @@ def test_extra_epochs_follow_dataset_size():
     (glue, glue.SWEEPS, 'tasks=all,backbone=bert-large-uncased'),
     (extra, extra.SWEEPS, 'tasks=all,backbone=bert-base-uncased'),
 ])
-def test_every_key_a_sweep_sets_exists(module, sweeps, arg):
+def test_every_key_a_sweep_sets_exists(module, sweeps, arg, tmp_path):
   base = module.get_config(arg)
   valid = _flat_keys(base)
+  selected = _write_selected(tmp_path / 'selected.json')
   for name in sweeps:
-    points = _points(module, f'{arg},sweep={name}')
+    if name.startswith('study_'):
+      continue  # Needs a GLUE study's selected points: test_glue_study.py.
+    more = f',selected={selected}' if name == 'table2_seeds' else ''
+    points = _points(module, f'{arg},sweep={name}{more}')
     assert points, name
     for point in points:
       assert set(point) <= valid, (name, set(point) - valid)

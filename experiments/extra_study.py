@@ -1,0 +1,488 @@
+r"""The minilm-l6 Table 2 study: extra classification tasks over seeds.
+
+  python -m experiments.extra_study \
+      --runs_dir experiments/results/extra_minilm/runs \
+      --out experiments/results/extra_minilm [--peer_dir DIR]
+
+Reads the committed runs alone (results.json per run) and writes, under --out:
+  runs.csv       one row per run (experiments.study.RUN_COLUMNS).
+  selected.json  {"selected": [...]}: per dataset and method the configuration
+                 with the best final-step dev accuracy among the seed-0 runs
+                 (task, method, m, top_k, lr, epochs); configs/extra.py
+                 `sweep=table2_seeds` reads it to add seeds 1 and 2 there.
+  report.md      the paper's Table 2 layout: a row per dataset (classes,
+                 training examples), full FT / variable FT / adapters as test
+                 accuracy mean ± s.e.m. over the seeds of the selected
+                 configuration, the paper's numbers beside ours, the average
+                 and trained-share rows, the AdapterHub peer rows, the claim.
+  params.png     test accuracy against trained parameters (log x), a panel per
+                 dataset (the form of the paper's Figure 4).
+The AdapterHub peer's JSON files (experiments/adapterhub_glue.py run on an
+exported split, `--task_name` set) are read from --peer_dir, default
+<out>/peer, when it exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import statistics
+from typing import Any, Hashable, Sequence
+
+from absl import app
+from absl import flags
+
+from experiments import fileio
+from experiments import paper_results
+from experiments import report
+from experiments import selection
+from experiments import study
+
+Result = selection.Result
+Table = report.Table
+METHODS = ('full', 'top_k', 'adapter')
+METHOD_LABELS = {'full': 'Full FT', 'top_k': 'Variable FT',
+                 'adapter': 'Adapters'}
+# The paper's dataset names (its Table 2).
+DATASET_LABELS = {
+    '20_newsgroups': '20 newsgroups', 'crowdflower_airline': 'Airline',
+    'corporate_messaging': 'Corporate messaging', 'disasters': 'Disasters',
+    'economic_news': 'Economic news', 'emotion': 'Emotion',
+    'global_warming': 'Global warming',
+    'political_audience': 'Political audience',
+    'political_bias': 'Political bias',
+    'political_message': 'Political message',
+    'primary_emotions': 'Primary emotions',
+    'progressive_opinion': 'Progressive opinion',
+    'progressive_stance': 'Progressive stance',
+    'us_economic_performance': 'US economic performance',
+    'customer_complaints': 'Customer complaints',
+    'news_aggregator': 'News aggregator', 'sms_spam': 'SMS spam'}
+# The paper's claim: adapters within about this many points of full
+# fine-tuning on average (73.3 vs 73.7) while training about 1% of the weights.
+CLAIM_GAP = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  """A method's Table 2 entry on one dataset.
+
+  Attributes:
+    key: the dev-selected configuration (study.config_key).
+    runs: its runs over seeds.
+    mean, std, sem: of the runs' test accuracy (x100); std and sem NaN for one.
+    n: runs with a test accuracy.
+    dev_score: the seed-0 run's final-step dev accuracy (x100), which chose it.
+    trained_params, trained_share: of the configuration.
+  """
+
+  key: tuple[Hashable, ...]
+  runs: tuple[Result, ...]
+  mean: float
+  std: float
+  sem: float
+  n: int
+  dev_score: float
+  trained_params: int
+  trained_share: float
+
+
+def _name(task: str) -> str:
+  return task.split(':', 1)[-1]
+
+
+def _label(task: str) -> str:
+  return DATASET_LABELS.get(_name(task), _name(task))
+
+
+def _seed(result: Result) -> int:
+  return int(result.get('seed', (result.get('config') or {}).get('seed', 0)))
+
+
+def load(runs_dir: str) -> list[Result]:
+  """The finished extra-task runs under `runs_dir`."""
+  return [r for r in selection.load_results(runs_dir)
+          if r.get('status') == 'done' and str(r['task']).startswith('extra:')
+          and r.get('method') in METHODS]
+
+
+def table2_cells(results: Sequence[Result]) -> dict[tuple[str, str], Cell]:
+  """(task, method) -> test accuracy over the seeds of the configuration
+  chosen on dev among the seed-0 runs (the paper's Table 2 protocol)."""
+  cells = {}
+  for (task, method), key in study.select_configs(results, seed=0).items():
+    runs = study.runs_of(results, key)
+    rows = [study.run_row(r) for r in runs]
+    tests = [row['test_accuracy'] for row in rows
+             if row['test_accuracy'] != '']
+    mean, std, sem = study.mean_std_sem(tests)
+    first = next(row for r, row in zip(runs, rows) if _seed(r) == 0)
+    cells[(task, method)] = Cell(
+        key=key, runs=tuple(runs), mean=mean, std=std, sem=sem, n=len(tests),
+        dev_score=first['dev_score'], trained_params=first['trained_params'],
+        trained_share=first['trained_share'])
+  return cells
+
+
+def dataset_info(results: Sequence[Result]) -> dict[str, tuple[int, int]]:
+  """task -> (classes, training examples), from the runs' data notes."""
+  info = {}
+  for r in results:
+    data = r.get('data') or {}
+    rows, classes = data.get('rows') or {}, data.get('classes')
+    if 'train' in rows and classes:
+      info[r['task']] = (len(classes), int(rows['train']))
+  return info
+
+
+def task_order(results: Sequence[Result]) -> list[str]:
+  """Datasets smallest first (the sweep's order), then by name."""
+  info = dataset_info(results)
+  tasks = {r['task'] for r in results}
+  return sorted(tasks, key=lambda t: (info.get(t, (0, math.inf))[1], t))
+
+
+def _size(key: Sequence[Hashable]) -> Hashable:
+  return key[2]
+
+
+def _config_text(method: str, key: Sequence[Hashable]) -> str:
+  size = {'adapter': f'm={_size(key)}, ', 'top_k': f'top {_size(key)}, '}
+  mantissa, exponent = f'{key[3]:.3e}'.split('e')
+  lr = f'{mantissa.rstrip("0").rstrip(".")}e{int(exponent)}'
+  return f'{size.get(method, "")}lr {lr}, {key[4]:g} ep'
+
+
+def _ours(cell: Cell | None) -> str:
+  if cell is None or not cell.n:
+    return '-'
+  spread = '' if math.isnan(cell.sem) else f' ± {cell.sem:.1f}'
+  return f'{cell.mean:.1f}{spread} (n={cell.n})'
+
+
+def _paper(name: str, method: str) -> str:
+  mean = paper_results.EXTRA_TABLE2.get(name, {}).get(method)
+  if mean is None:
+    return '-'
+  return f'{mean:.1f} ± {paper_results.EXTRA_TABLE2_SEM[name][method]:.1f}'
+
+
+def averages(cells: dict[tuple[str, str], Cell], tasks: Sequence[str]
+             ) -> dict[str, tuple[float, float, float, int]]:
+  """method -> (mean over datasets, its s.e.m., mean trained share, datasets).
+
+  Over the datasets with a test accuracy for the method; the s.e.m. of a mean
+  over datasets combines theirs (independent seeds): sqrt(Σ sem²) / T, NaN
+  while any dataset has a single seed.
+  """
+  out = {}
+  for method in METHODS:
+    present = [cells[(t, method)] for t in tasks
+               if (t, method) in cells and cells[(t, method)].n]
+    if present:
+      out[method] = (
+          statistics.fmean(c.mean for c in present),
+          math.sqrt(sum(c.sem ** 2 for c in present)) / len(present),
+          statistics.fmean(c.trained_share for c in present), len(present))
+  return out
+
+
+def table2(results: Sequence[Result], cells: dict[tuple[str, str], Cell]
+           ) -> Table:
+  """Our columns and the paper's, a row per dataset, average and share rows."""
+  tasks = task_order(results)
+  info = dataset_info(results)
+  header = (['Dataset', 'Classes', 'Train examples']
+            + [f'{METHOD_LABELS[m]} (ours)' for m in METHODS]
+            + [f'{METHOD_LABELS[m]} (paper†)' for m in METHODS])
+  rows = []
+  for task in tasks:
+    classes, train = info.get(task, ('-', '-'))
+    rows.append([_label(task), str(classes), str(train)]
+                + [_ours(cells.get((task, m))) for m in METHODS]
+                + [_paper(_name(task), m) for m in METHODS])
+  means = averages(cells, tasks)
+  n = len(tasks)
+
+  def avg(method: str) -> str:
+    if method not in means:
+      return '-'
+    mean, sem, _, count = means[method]
+    spread = '' if math.isnan(sem) else f' ± {sem:.1f}'
+    return f'{mean:.1f}{spread}' + ('' if count == n else
+                                     f' ({count} of {n} datasets)')
+
+  def paper_avg(method: str) -> str:
+    values = [paper_results.EXTRA_TABLE2[_name(t)][method] for t in tasks
+              if _name(t) in paper_results.EXTRA_TABLE2]
+    return f'{statistics.fmean(values):.1f}' if values else '-'
+
+  rows.append([f'Average ({n} datasets)', '', '']
+              + [avg(m) for m in METHODS] + [paper_avg(m) for m in METHODS])
+  rows.append([f'Paper average ({paper_results.EXTRA_NUM_TASKS} datasets)', '',
+               ''] + [''] * len(METHODS)
+              + [f'{paper_results.EXTRA_AVERAGE[m]:.1f}' for m in METHODS])
+  rows.append(['Trained / task', '', '']
+              + [f'{100 * means[m][2]:.2f}%' if m in means else '-'
+                 for m in METHODS]
+              + [f'{100 * paper_results.EXTRA_TRAINED_SHARE[m]:g}%'
+                 for m in METHODS])
+  return header, rows
+
+
+def selected_table(results: Sequence[Result],
+                   cells: dict[tuple[str, str], Cell]) -> Table:
+  """What dev chose per dataset and method, and the seeds run there."""
+  header = ['Dataset', 'Method', 'Selected (seed-0 dev)', 'Seed-0 dev acc',
+            'Seed-0 runs', 'Seeds', 'Test acc per seed', 'Trained']
+  rows = []
+  for task in task_order(results):
+    for method in METHODS:
+      cell = cells.get((task, method))
+      if cell is None:
+        continue
+      grid = sum(1 for r in results if r['task'] == task
+                 and r['method'] == method and _seed(r) == 0)
+      tests = [study.run_row(r)['test_accuracy'] for r in cell.runs]
+      rows.append([_label(task), METHOD_LABELS[method],
+                   _config_text(method, cell.key), f'{cell.dev_score:.1f}',
+                   str(grid), ', '.join(str(_seed(r)) for r in cell.runs),
+                   ', '.join('-' if t == '' else f'{t:.1f}' for t in tests),
+                   f'{100 * cell.trained_share:.2f}%'])
+  return header, rows
+
+
+def selected_entries(cells: dict[tuple[str, str], Cell]
+                     ) -> list[dict[str, Any]]:
+  """selected.json's list: what configs/extra.py `sweep=table2_seeds` reads."""
+  entries = []
+  for (task, method), cell in sorted(cells.items()):
+    _, _, size, lr, epochs = cell.key
+    first = next(r for r in cell.runs if _seed(r) == 0)
+    entries.append(dict(
+        task=task, method=method, m=size if method == 'adapter' else None,
+        top_k=size if method == 'top_k' else None, lr=lr, epochs=epochs,
+        run=first.get('run', ''), dev_score=cell.dev_score,
+        seeds=sorted(_seed(r) for r in cell.runs)))
+  return entries
+
+
+def claim(cells: dict[tuple[str, str], Cell], tasks: Sequence[str]
+          ) -> list[str]:
+  """The paper's claim against ours, and the datasets where it fails."""
+  both = [t for t in tasks if all((t, m) in cells and cells[(t, m)].n
+                                  for m in ('full', 'adapter'))]
+  paper_gap = (paper_results.EXTRA_AVERAGE['adapter']
+               - paper_results.EXTRA_AVERAGE['full'])
+  text = (f'Paper: adapters {paper_results.EXTRA_AVERAGE["adapter"]:.1f} vs '
+          f'full fine-tuning {paper_results.EXTRA_AVERAGE["full"]:.1f} '
+          f'({paper_gap:+.1f} points) averaged over '
+          f'{paper_results.EXTRA_NUM_TASKS} datasets, training '
+          f'{100 * paper_results.EXTRA_TRAINED_SHARE["adapter"]:.2f}% of the '
+          'weights per task.')
+  if not both:
+    return [text + ' Ours: not measured yet (no dataset has both columns).']
+  means = averages({k: v for k, v in cells.items() if k[0] in both}, both)
+  adapter, full = means['adapter'], means['full']
+  gap = adapter[0] - full[0]
+  noise = math.hypot(adapter[1], full[1])
+  holds = gap >= -CLAIM_GAP - (0.0 if math.isnan(noise) else noise)
+  noise_text = 'unknown (one seed)' if math.isnan(noise) else f'{noise:.1f}'
+  lines = [text + f' Ours over the {len(both)} datasets with both: adapters '
+           f'{adapter[0]:.1f} vs full fine-tuning {full[0]:.1f} ({gap:+.1f} '
+           f'points, s.e.m. of the gap {noise_text}) at '
+           f'{100 * adapter[2]:.2f}% trained (paper: '
+           f'{100 * paper_results.EXTRA_TRAINED_SHARE["adapter"]:.2f}%): '
+           f'adapters within {CLAIM_GAP} points of fine-tuning or better '
+           f'{"holds" if holds else "does not hold"} here.']
+  for task in both:
+    a, f = cells[(task, 'adapter')], cells[(task, 'full')]
+    diff = a.mean - f.mean
+    spread = math.hypot(a.sem, f.sem)
+    if diff < -CLAIM_GAP and (math.isnan(spread) or diff < -2 * spread):
+      lines.append(f'- {_label(task)}: adapters {a.mean:.1f} vs full '
+                   f'fine-tuning {f.mean:.1f} ({diff:+.1f} points'
+                   + ('' if math.isnan(spread) else
+                      f', more than twice the s.e.m. {spread:.1f}') + ').')
+  if len(lines) == 1:
+    lines.append('- No dataset has adapters behind full fine-tuning by more '
+                 f'than {CLAIM_GAP} points and twice the s.e.m.')
+  return lines
+
+
+def load_peers(peer_dir: str) -> list[dict[str, Any]]:
+  """The AdapterHub peer's JSON results under `peer_dir` (none if absent)."""
+  if not os.path.isdir(peer_dir):
+    return []
+  peers = []
+  for name in sorted(os.listdir(peer_dir)):
+    if name.endswith('.json'):
+      with open(os.path.join(peer_dir, name)) as f:
+        peer = json.load(f)
+      if peer.get('task'):
+        peers.append(dict(peer, file=name))
+  return peers
+
+
+def peer_table(results: Sequence[Result], peers: Sequence[dict[str, Any]]
+               ) -> Table:
+  """AdapterHub against our run of the same configuration and seed."""
+  header = ['Dataset', 'Method', 'Configuration', 'AdapterHub test acc',
+            'Ours test acc', 'AdapterHub dev acc', 'Ours dev acc',
+            'AdapterHub train s', 'Ours train s']
+  rows = []
+  for peer in peers:
+    method = peer['method']
+    size = peer.get('m') if method == 'adapter' else None
+    key = (peer['task'], method, size, float(peer['lr']),
+           float(peer['epochs']))
+    ours = [r for r in study.runs_of(results, key)
+            if _seed(r) == int(peer.get('seed', 0))]
+    row = study.run_row(ours[0]) if ours else {}
+    pct = lambda v: '-' if v is None else f'{100 * v:.1f}'
+    rows.append([
+        _label(peer['task']), METHOD_LABELS.get(method, method),
+        _config_text(method, key) + f', seed {peer.get("seed", 0)}',
+        pct((peer.get('test') or {}).get('accuracy')),
+        '-' if row.get('test_accuracy', '') == '' else
+        f'{row["test_accuracy"]:.1f}',
+        pct((peer.get('dev') or {}).get('accuracy')),
+        f'{row["dev_score"]:.1f}' if row else '-',
+        f'{peer["train_seconds"]:.0f}',
+        f'{row["train_s"]:.0f}' if row else '-'])
+  return header, rows
+
+
+def size_points(results: Sequence[Result], task: str, method: str
+                ) -> list[tuple[float, float, float]]:
+  """[(trained params, mean, s.e.m.)] of test accuracy per size, each size at
+  its lr (and epochs) chosen on seed-0 dev."""
+  points = []
+  pool = [r for r in results if r['task'] == task and r['method'] == method]
+  for size in sorted({selection.size(r) or 0 for r in pool}):
+    runs = [r for r in pool if (selection.size(r) or 0) == size]
+    for key in study.select_configs(runs, seed=0).values():
+      chosen = study.runs_of(runs, key)
+      tests = [row['test_accuracy'] for row in map(study.run_row, chosen)
+               if row['test_accuracy'] != '']
+      if tests:
+        mean, _, sem = study.mean_std_sem(tests)
+        points.append((float(chosen[0]['trainable_params']), mean, sem))
+  return sorted(points)
+
+
+def plot_params(results: Sequence[Result], path: str) -> None:
+  """Test accuracy against trained parameters (log x), a panel per dataset."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  tasks = task_order(results)
+  cols = min(4, len(tasks))
+  rows = math.ceil(len(tasks) / cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows),
+                           squeeze=False)
+  styles = {'adapter': dict(marker='o', color='tab:blue'),
+            'top_k': dict(marker='s', color='tab:orange'),
+            'full': dict(marker='*', color='tab:red', markersize=11)}
+  for ax, task in zip(axes.flat, tasks):
+    for method in METHODS:
+      points = size_points(results, task, method)
+      if not points:
+        continue
+      xs, means, sems = zip(*points)
+      ax.errorbar(xs, means, yerr=[0 if math.isnan(s) else s for s in sems],
+                  capsize=3, label=METHOD_LABELS[method], **styles[method])
+    ax.set_xscale('log')
+    ax.set_title(_label(task), fontsize='medium')
+    ax.set_xlabel('Trained parameters per task', fontsize='small')
+    ax.set_ylabel('Test accuracy (%)', fontsize='small')
+    ax.grid(True, alpha=0.3)
+  for ax in list(axes.flat)[len(tasks):]:
+    ax.axis('off')
+  handles, labels = axes.flat[0].get_legend_handles_labels()
+  fig.legend(handles, labels, loc='lower center', ncol=len(labels),
+             fontsize='small')
+  fig.suptitle('Test accuracy against trained parameters (paper Fig. 4 form); '
+               'each size at its lr chosen on dev, mean ± s.e.m. over seeds',
+               fontsize='medium')
+  fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+  with fileio.atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=100)
+  plt.close(fig)
+
+
+def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
+                ) -> dict[str, str]:
+  """Writes runs.csv, selected.json, report.md and params.png; name -> path."""
+  results = load(runs_dir)
+  if not results:
+    raise ValueError(f'No finished extra-task runs under {runs_dir}.')
+  cells = table2_cells(results)
+  tasks = task_order(results)
+  peer_dir = peer_dir or os.path.join(out_dir, 'peer')
+  peers = load_peers(peer_dir)
+  paths = dict(runs=os.path.join(out_dir, 'runs.csv'),
+               selected=os.path.join(out_dir, 'selected.json'),
+               report=os.path.join(out_dir, 'report.md'),
+               params=os.path.join(out_dir, 'params.png'))
+  study.write_runs_csv(results, paths['runs'])
+  fileio.write_json(paths['selected'], dict(
+      protocol=('per (task, method): the seed-0 run with the best final-step '
+                'dev accuracy; ties to fewer trained parameters'),
+      selected=selected_entries(cells)))
+  plot_params(results, paths['params'])
+  packed = sorted({study.run_row(r)['packed'] for r in results})
+  lines = [
+      '# Extra classification tasks on minilm-l6 (the paper\'s Table 2, '
+      'measured on CPU)', '',
+      f'{len(results)} runs from `{runs_dir}`, {len(tasks)} datasets. Each '
+      'cell: test accuracy (%) as mean ± s.e.m. over the seeds (n) of the '
+      'configuration chosen on dev (final step) among the seed-0 runs of a '
+      'CPU grid, NOT the paper\'s (configs/extra.py `sweep=table2_cpu`, then '
+      '`sweep=table2_seeds`). Packed batches: '
+      f'{" and ".join("yes" if p else "no" for p in packed)}. Our splits are '
+      'this repository\'s stratified 80/10/10 (20 newsgroups: its by-date '
+      'test set), not the paper\'s.', '',
+      '† The paper\'s numbers (BERT-base, 20-100 epochs) as transcribed in '
+      'experiments/paper_results.py from a copy of its Tables 2 and 4; not '
+      're-checked against the paper offline.', '',
+      '## Table 2 layout', '', report.to_markdown(table2(results, cells)),
+      '## The claim', '']
+  lines += claim(cells, tasks) + ['', '![params.png](params.png)', '',
+                                  '## Selected configurations', '',
+                                  report.to_markdown(
+                                      selected_table(results, cells))]
+  if peers:
+    lines += ['## AdapterHub 1.3 peer (same split, recipe and seed)', '',
+              report.to_markdown(peer_table(results, peers))]
+  fileio.write_text(paths['report'], '\n'.join(lines))
+  return paths
+
+
+def define_flags() -> None:
+  """Defined by the entry point only: importing claims no flag names."""
+  flags.DEFINE_string('runs_dir', None, 'Directory of the committed runs.')
+  flags.DEFINE_string('out', None, 'Output directory.')
+  flags.DEFINE_string('peer_dir', '', 'AdapterHub peer JSONs; default '
+                      '<out>/peer.')
+  flags.mark_flags_as_required(['runs_dir', 'out'])
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  try:
+    paths = write_study(flags.FLAGS.runs_dir, flags.FLAGS.out,
+                        flags.FLAGS.peer_dir)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
+  for name, path in paths.items():
+    print(f'{name}: {path}')
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

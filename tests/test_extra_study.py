@@ -1,0 +1,134 @@
+"""The Table 2 builder: test accuracy over seeds of the dev-selected point."""
+
+import csv
+import json
+import math
+import os
+import statistics
+
+import numpy as np
+import pytest
+
+from configs import extra as extra_config
+from experiments import extra_study
+
+PARAMS = {('adapter', 8): 20_000, ('adapter', 64): 150_000,
+          ('top_k', 1): 1_800_000, ('full', None): 22_700_000}
+TOTAL = 22_700_000
+
+
+def _write(root, name, task, method, seed, dev, test, size=None, lr=1e-3,
+           epochs=5.0, train=927, classes=3):
+  params = PARAMS[(method, size)]
+  result = dict(
+      status='done', task=task, method=method, m=size or 64, lr=lr,
+      epochs=epochs, seed=seed, score=dev, best_score=max(dev, 0.99),
+      schedule='official', trainable_params=params, total_params=TOTAL,
+      trainable_share=params / TOTAL, train_seconds=10.0 + seed,
+      dev={'accuracy': dev}, test={'test': {'accuracy': test}},
+      config=dict(method=method, m=size or 64, top_k=size or 0, lr=lr,
+                  epochs=epochs, seed=seed, packing=False),
+      data=dict(rows=dict(train=train, validation=100, test=100),
+                classes=[f'c{i}' for i in range(classes)]))
+  os.makedirs(root / name)
+  (root / name / 'results.json').write_text(json.dumps(result))
+
+
+# Test accuracies per seed of the hand-made runs (dataset A).
+A_ADAPTER_M8 = (0.70, 0.74, 0.69)    # Best seed-0 dev: selected.
+A_ADAPTER_M64 = (0.90, 0.91, 0.92)   # Best mean (test and dev), not selected.
+A_FULL = (0.80, 0.83, 0.86)
+B_FULL = (0.60,)                     # One seed: no s.e.m.
+
+
+@pytest.fixture(name='runs_dir')
+def _runs_dir(tmp_path):
+  root = tmp_path / 'runs'
+  a, b = 'extra:progressive_stance', 'extra:disasters'
+  for seed, (m8, m64, full) in enumerate(zip(A_ADAPTER_M8, A_ADAPTER_M64,
+                                             A_FULL)):
+    # Seed 0: m=8 has the best dev; seeds 1-2: m=64 far better on dev.
+    _write(root, f'a-m8-s{seed}', a, 'adapter', seed, 0.80 if seed == 0
+           else 0.70, m8, size=8)
+    _write(root, f'a-m64-s{seed}', a, 'adapter', seed, 0.79 if seed == 0
+           else 0.95, m64, size=64)
+    _write(root, f'a-full-s{seed}', a, 'full', seed, 0.85, full, lr=5e-5)
+  # A worse full-FT lr on A, seed 0 only.
+  _write(root, 'a-full-lr2e-5-s0', a, 'full', 0, 0.70, 0.99, lr=2e-5)
+  _write(root, 'a-topk-s0', a, 'top_k', 0, 0.75, 0.77, size=1, lr=5e-5)
+  _write(root, 'b-full-s0', b, 'full', 0, 0.9, B_FULL[0], lr=5e-5, epochs=3.0,
+         train=8688, classes=2)
+  _write(root, 'b-m64-s0', b, 'adapter', 0, 0.88, 0.58, size=64, epochs=3.0,
+         train=8688, classes=2)
+  return root
+
+
+def _expected(tests):
+  values = 100 * np.asarray(tests)
+  if len(values) == 1:
+    return values[0], math.nan
+  return values.mean(), values.std(ddof=1) / np.sqrt(len(values))
+
+
+def test_cells_are_mean_and_sem_of_the_dev_selected_configuration(runs_dir):
+  cells = extra_study.table2_cells(extra_study.load(str(runs_dir)))
+  a = cells[('extra:progressive_stance', 'adapter')]
+  # Seed-0 dev picks m=8 although m=64 has the better mean over seeds.
+  assert a.key[2] == 8 and a.n == 3
+  mean, sem = _expected(A_ADAPTER_M8)
+  assert a.mean == pytest.approx(mean, abs=1e-6)
+  assert a.sem == pytest.approx(sem, abs=1e-6)
+  assert a.std == pytest.approx(statistics.stdev(100 * x for x in A_ADAPTER_M8))
+  assert a.mean < 100 * statistics.fmean(A_ADAPTER_M64)
+  full = cells[('extra:progressive_stance', 'full')]
+  assert full.key[3] == 5e-5
+  mean, sem = _expected(A_FULL)
+  assert (full.mean, full.sem) == pytest.approx((mean, sem), abs=1e-6)
+  b = cells[('extra:disasters', 'full')]
+  assert b.n == 1 and b.mean == pytest.approx(60.0) and math.isnan(b.sem)
+  assert a.trained_share == pytest.approx(20_000 / TOTAL, abs=1e-6)
+
+
+def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
+  out = tmp_path / 'out'
+  peer_dir = out / 'peer'
+  peer_dir.mkdir(parents=True)
+  (peer_dir / 'stance-adapter.json').write_text(json.dumps(dict(
+      framework='adapterhub', task='extra:progressive_stance',
+      method='adapter', m=8, lr=1e-3, epochs=5, seed=0, train_seconds=42.0,
+      dev=dict(accuracy=0.5), test=dict(accuracy=0.625))))
+  paths = extra_study.write_study(str(runs_dir), str(out))
+  with open(paths['runs']) as f:
+    assert len(list(csv.DictReader(f))) == 13
+  text = (out / 'report.md').read_text()
+  mean, sem = _expected(A_ADAPTER_M8)
+  # Smallest dataset first, with its classes and training examples.
+  row_a = next(l for l in text.splitlines() if l.startswith('| Progressive'))
+  row_b = next(l for l in text.splitlines() if l.startswith('| Disasters'))
+  assert text.index(row_a) < text.index(row_b)
+  assert row_a.startswith('| Progressive stance | 3 | 927 |')
+  assert f'{mean:.1f} ± {sem:.1f} (n=3)' in row_a
+  assert '60.6 ± 1.4' in row_a  # The paper's adapters on progressive stance.
+  assert '| 60.0 (n=1) |' in row_b
+  assert '62.5' in text and '42' in text  # The peer row.
+  assert os.path.getsize(paths['params']) > 10_000
+  selected = json.loads((out / 'selected.json').read_text())['selected']
+  chosen = {(e['task'], e['method']): e for e in selected}
+  assert chosen[('extra:progressive_stance', 'adapter')]['m'] == 8
+  assert chosen[('extra:disasters', 'full')]['lr'] == 5e-5
+  # The seeds sweep reads this file: seeds 1 and 2 at each selected point.
+  points = []
+  extra_config.sweep(lambda **kw: points.append(kw),
+                     f'sweep=table2_seeds,selected={out / "selected.json"}')
+  assert len(points) == 2 * len(selected)
+  assert {(p['task'], p['method'], p.get('m'), p['seed']) for p in points
+          if p['method'] == 'adapter'} == {
+              ('extra:progressive_stance', 'adapter', 8, 1),
+              ('extra:progressive_stance', 'adapter', 8, 2),
+              ('extra:disasters', 'adapter', 64, 1),
+              ('extra:disasters', 'adapter', 64, 2)}
+
+
+def test_no_runs_is_an_error(tmp_path):
+  with pytest.raises(ValueError, match='No finished extra-task runs'):
+    extra_study.write_study(str(tmp_path), str(tmp_path / 'out'))
