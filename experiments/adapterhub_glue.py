@@ -66,6 +66,9 @@ def _parse_args(argv):
   parser.add_argument('--max_length', type=int, default=128)
   parser.add_argument('--threads', type=int, default=os.cpu_count())
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--group_by_length', action='store_true',
+                      help="HF Trainer's group_by_length: each epoch's order "
+                      'from transformers\' get_length_grouped_indices.')
   parser.add_argument('--task_name', default='',
                       help='Task written to the JSON; default task.json\'s '
                       '(or mrpc).')
@@ -117,7 +120,7 @@ def lr_factor(kind, step, total, warmup):
 
 
 def metrics(predictions, labels, num_labels):
-  """Accuracy, and binary F1 (positive class 1) for two classes."""
+  """Accuracy; for two classes binary F1 (positive class 1) and Matthews."""
   # The peer venv has no scikit-learn; by definition.
   out = dict(accuracy=sum(p == y for p, y in zip(predictions, labels))
              / len(labels))
@@ -127,6 +130,12 @@ def metrics(predictions, labels, num_labels):
     recall = tp / max(sum(labels), 1)
     out['f1'] = (2 * precision * recall / (precision + recall)
                  if precision + recall else 0.0)
+    tn = sum(p == 0 and y == 0 for p, y in zip(predictions, labels))
+    fp = sum(predictions) - tp
+    fn = sum(labels) - tp
+    denominator = ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)) ** 0.5
+    out['matthews_corrcoef'] = ((tp * tn - fp * fn) / denominator
+                                if denominator else 0.0)
   return out
 
 
@@ -155,6 +164,9 @@ def main(argv=None):
   args = _parse_args(argv)
   import torch  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from transformers import trainer_pt_utils
+  # pylint: enable=g-import-not-at-top
 
   torch.set_num_threads(args.threads)
   torch.manual_seed(args.seed)
@@ -198,11 +210,15 @@ def main(argv=None):
   schedule = torch.optim.lr_scheduler.LambdaLR(
       optimizer, lambda step: lr_factor(args.schedule, step, total, warmup))
   generator = torch.Generator().manual_seed(args.seed)
+  lengths = [len(ids) for ids in train_enc['input_ids']]
 
   start = time.perf_counter()
   for step in range(total):
     k = step % per_epoch
-    if k == 0:
+    if k == 0 and args.group_by_length:
+      order = trainer_pt_utils.get_length_grouped_indices(
+          lengths, args.batch_size, generator=generator)
+    elif k == 0:
       order = torch.randperm(len(train), generator=generator).tolist()
     batch = batch_of(train_enc, train,
                      order[k * args.batch_size:(k + 1) * args.batch_size])
@@ -228,7 +244,8 @@ def main(argv=None):
   results = dict(
       framework='adapterhub', task=args.task_name or task,
       method=args.method, m=args.m, lr=lr, epochs=args.epochs, seed=args.seed,
-      schedule=args.schedule, num_labels=num_labels, train_examples=len(train),
+      schedule=args.schedule, group_by_length=args.group_by_length,
+      num_labels=num_labels, train_examples=len(train),
       versions=dict(transformers=transformers.__version__,
                     torch=torch.__version__, python=platform.python_version()),
       threads=torch.get_num_threads(), steps=total,

@@ -297,3 +297,32 @@ def test_token_accounting_counts_the_same_examples_in_fewer_tokens():
   shares = {k: v['real_token_share'] for k, v in counts.items()}
   assert shares['unpacked'] < shares['group_by_length'] < shares['packed'] <= 1
   assert counts['packed']['steps'] == 12
+
+
+def test_e2e_plan_interleaves_and_summary_follows_the_issue_schema():
+  from experiments import packing_e2e  # pylint: disable=g-import-not-at-top
+  runs = packing_e2e.plan(['mrpc', 'cola'], [0, 1, 2])
+  assert len(runs) == 14 and {r.seed for r in runs[:10]} == {0}
+  assert [r.name for r in runs[10:]] == [
+      'mrpc-ours_unpacked-s1', 'mrpc-ours_packed-s1',
+      'mrpc-ours_unpacked-s2', 'mrpc-ours_packed-s2']
+  assert '--config.packing=True' in packing_e2e.command(runs[2], '/r')
+  assert '--group_by_length' in packing_e2e.command(runs[4], '/r')
+  seconds = dict(zip(packing_e2e.VARIANTS, (300.0, 200.0, 100.0, 250.0,
+                                            110.0)))
+  records = [dict(task='mrpc', variant=v, seed=0, train_s=t, dev={'f1': 0.9},
+                  load_before=1.0, load_after=2.0) for v, t in seconds.items()]
+  summary = packing_e2e.summarise(
+      records, {'mrpc': {'unpacked': {'real_token_share': 0.6},
+                         'packed': {'real_token_share': 0.9}}}, 0)
+  mrpc = summary['tasks']['mrpc']
+  assert mrpc['real_token_share'] == {'unpacked': 0.6, 'packed': 0.9}
+  assert mrpc['train_s'] == seconds and mrpc['dev']['ours_packed'] == {
+      'f1': 0.9}
+  assert mrpc['packed_speedup'] == {'adapterhub': 2.5,
+                                    'adapterhub_group_by_length': 1.1,
+                                    'ours_unpacked': 3.0}
+  assert mrpc['targets_met'] == {'adapterhub': True,
+                                 'adapterhub_group_by_length': False,
+                                 'ours_unpacked': True}
+  assert summary['load']['max'] == 2.0
