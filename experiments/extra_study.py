@@ -4,6 +4,9 @@ r"""The minilm-l6 Table 2 study: extra classification tasks over seeds.
       --runs_dir experiments/results/extra_minilm/runs \
       --out experiments/results/extra_minilm [--peer_dir DIR]
 
+The whole study is REPRODUCE below: the seed-0 grid, this module (it writes
+selected.json), seeds 1 and 2 at the selected points, this module again.
+
 Reads the committed runs alone (results.json per run) and writes, under --out:
   runs.csv       one row per run (experiments.study.RUN_COLUMNS).
   selected.json  {"selected": [...]}: per dataset and method the configuration
@@ -60,6 +63,14 @@ DATASET_LABELS = {
     'us_economic_performance': 'US economic performance',
     'customer_complaints': 'Customer complaints',
     'news_aggregator': 'News aggregator', 'sms_spam': 'SMS spam'}
+_SWEEP = ('python -m experiments.sweep --config configs/extra.py:sweep={} '
+          '--workdir runs/extra_minilm --config.packing=True '
+          '--results_dir experiments/results/extra_minilm/runs')
+_STUDY = ('python -m experiments.extra_study '
+          '--runs_dir experiments/results/extra_minilm/runs '
+          '--out experiments/results/extra_minilm')
+REPRODUCE = (_SWEEP.format('table2_cpu'), _STUDY,
+             _SWEEP.format('table2_seeds'), _STUDY)
 # The paper's claim: adapters within about this many points of full
 # fine-tuning on average (73.3 vs 73.7) while training about 1% of the weights.
 CLAIM_GAP = 0.5
@@ -87,6 +98,10 @@ class Cell:
   dev_score: float
   trained_params: int
   trained_share: float
+
+
+def _count(n: int) -> str:
+  return f'{n} dataset{"" if n == 1 else "s"}'
 
 
 def _name(task: str) -> str:
@@ -212,14 +227,14 @@ def table2(results: Sequence[Result], cells: dict[tuple[str, str], Cell]
     mean, sem, _, count = means[method]
     spread = '' if math.isnan(sem) else f' ± {sem:.1f}'
     return f'{mean:.1f}{spread}' + ('' if count == n else
-                                     f' ({count} of {n} datasets)')
+                                     f' ({count} of {_count(n)})')
 
   def paper_avg(method: str) -> str:
     values = [paper_results.EXTRA_TABLE2[_name(t)][method] for t in tasks
               if _name(t) in paper_results.EXTRA_TABLE2]
     return f'{statistics.fmean(values):.1f}' if values else '-'
 
-  rows.append([f'Average ({n} datasets)', '', '']
+  rows.append([f'Average ({_count(n)})', '', '']
               + [avg(m) for m in METHODS] + [paper_avg(m) for m in METHODS])
   rows.append([f'Paper average ({paper_results.EXTRA_NUM_TASKS} datasets)', '',
                ''] + [''] * len(METHODS)
@@ -290,7 +305,7 @@ def claim(cells: dict[tuple[str, str], Cell], tasks: Sequence[str]
   noise = math.hypot(adapter[1], full[1])
   holds = gap >= -CLAIM_GAP - (0.0 if math.isnan(noise) else noise)
   noise_text = 'unknown (one seed)' if math.isnan(noise) else f'{noise:.1f}'
-  lines = [text + f' Ours over the {len(both)} datasets with both: adapters '
+  lines = [text + f' Ours over the {_count(len(both))} with both: adapters '
            f'{adapter[0]:.1f} vs full fine-tuning {full[0]:.1f} ({gap:+.1f} '
            f'points, s.e.m. of the gap {noise_text}) at '
            f'{100 * adapter[2]:.2f}% trained (paper: '
@@ -435,10 +450,11 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
       selected=selected_entries(cells)))
   plot_params(results, paths['params'])
   packed = sorted({study.run_row(r)['packed'] for r in results})
+  backbones = ', '.join(sorted({str(r.get('backbone', '?')) for r in results}))
   lines = [
-      '# Extra classification tasks on minilm-l6 (the paper\'s Table 2, '
+      f'# Extra classification tasks on {backbones} (the paper\'s Table 2, '
       'measured on CPU)', '',
-      f'{len(results)} runs from `{runs_dir}`, {len(tasks)} datasets. Each '
+      f'{len(results)} runs from `{runs_dir}`, {_count(len(tasks))}. Each '
       'cell: test accuracy (%) as mean ± s.e.m. over the seeds (n) of the '
       'configuration chosen on dev (final step) among the seed-0 runs of a '
       'CPU grid, NOT the paper\'s (configs/extra.py `sweep=table2_cpu`, then '
@@ -455,6 +471,7 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
                                   '## Selected configurations', '',
                                   report.to_markdown(
                                       selected_table(results, cells))]
+  lines += ['## Reproduce', '', '```'] + list(REPRODUCE) + ['```', '']
   if peers:
     lines += ['## AdapterHub 1.3 peer (same split, recipe and seed)', '',
               report.to_markdown(peer_table(results, peers))]
