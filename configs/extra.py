@@ -15,7 +15,14 @@ train / dev / test of its `split_column`), or `train_path`, `dev_path` and
 optionally `test_path` used as given; CSV, TSV or JSON lines (`format=auto`
 goes by the extension). Text columns are joined by '+', since ',' separates
 config arguments. Sweep-only keys, ignored by get_config: `sweep` (SWEEPS),
-`tasks` (`all` or names joined by '+', bare or `extra:`-prefixed), `seeds`.
+`tasks` (`all` or names joined by '+', bare or `extra:`-prefixed), `seeds`,
+`selected` (sweep=table2_seeds: the selected.json to read). The minilm-l6
+Table 2 study on CPU (a CPU grid, not the paper's; experiments/extra_study.py):
+  python -m experiments.sweep --config configs/extra.py:sweep=table2_cpu \
+      --workdir runs/extra_minilm --config.packing=True \
+      --results_dir experiments/results/extra_minilm/runs
+then, after experiments.extra_study has written selected.json, the same with
+sweep=table2_seeds.
 """
 
 from __future__ import annotations
