@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn import metrics as sklearn_metrics
 
 from adapter_bert import optim
 from adapter_bert import tasks
@@ -48,8 +49,12 @@ def test_peer_reads_exactly_our_split(tmp_path):
 
 
 def test_peer_metrics_and_schedule_match_ours():
-  assert adapterhub_glue.metrics([0, 1, 1, 0], [0, 1, 0, 0], 2) == (
-      pytest.approx(dict(accuracy=0.75, f1=2 / 3)))
+  predictions, labels = [0, 1, 1, 0, 1], [0, 1, 0, 0, 1]
+  assert adapterhub_glue.metrics(predictions, labels, 2) == pytest.approx(dict(
+      accuracy=sklearn_metrics.accuracy_score(labels, predictions),
+      f1=sklearn_metrics.f1_score(labels, predictions),
+      matthews_corrcoef=sklearn_metrics.matthews_corrcoef(labels,
+                                                          predictions)))
   assert adapterhub_glue.metrics([0, 2, 1], [0, 1, 1], 3) == (
       pytest.approx(dict(accuracy=2 / 3)))
   total, warmup = 57, 5
