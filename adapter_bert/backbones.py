@@ -114,7 +114,13 @@ def load_weights(backbone: Backbone) -> dict[str, tuple[str, object]]:
 
 
 def load_tokenizer(backbone: Backbone):
-  """The backbone's BertTokenizerFast, read from its directory (no download)."""
+  """The backbone's BertTokenizerFast, read from its directory (no download).
+
+  transformers prints "PyTorch was not found..." on import when torch is
+  absent; only its tokenizer is used here, so its advisory notices (that one
+  among them) are turned off. Its real warnings still show.
+  """
+  os.environ.setdefault('TRANSFORMERS_NO_ADVISORY_WARNINGS', '1')
   from transformers import BertTokenizerFast  # pylint: disable=g-import-not-at-top
   if os.path.exists(os.path.join(backbone.tokenizer_dir, 'tokenizer.json')):
     return BertTokenizerFast.from_pretrained(backbone.tokenizer_dir)

@@ -28,6 +28,7 @@ import tqdm
 from adapter_bert import artifacts
 from adapter_bert import backbones
 from adapter_bert import builder
+from adapter_bert import cards
 from adapter_bert import data
 from adapter_bert import errors
 from adapter_bert import fusion
@@ -469,4 +470,5 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if data_notes:
     results['data'] = data_notes
   _write_json(os.path.join(workdir, 'results.json'), results)
+  cards.write_card(os.path.join(workdir, 'artifact'), results)
   return results
