@@ -2,6 +2,8 @@
 
 import csv
 import json
+import os
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from adapter_bert import errors
 from adapter_bert import tasks
 from adapter_bert.data import extra
 from configs import extra as extra_configs
+from tests.conftest import REPO
 
 LABELS = ('neg', 'pos', 'neutral')
 
@@ -170,3 +173,13 @@ def test_unlabelled_test_file_is_predicted_not_scored(tmp_path):
       test_path=_write(tmp_path / 'test.csv', test_rows)))
   assert task.load_split('test').labels is None
   assert 'unlabelled' in task.describe()['summary']
+
+
+def test_readme_example_config_parses():
+  with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+    section = f.read().split('## Your own data, predictions and adapter cards',
+                             1)[1]
+  arg = re.search(r'configs/extra\.py:(task=csv,\S+)', section).group(1)
+  config = extra_configs.get_config(arg)
+  assert config.csv.dev_path and config.csv.text_columns == 'title,body'
+  assert '--artifact runs/reviews/artifact' in section
