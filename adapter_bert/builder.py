@@ -16,6 +16,7 @@ from adapter_bert import checkpoints
 from adapter_bert import errors
 from adapter_bert import heads
 from adapter_bert import modeling
+from adapter_bert import peft
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
@@ -48,6 +49,36 @@ def adapter_plan(config: Mapping[str, Any],
       scale=config.get('adapter_scale', 1.0))
 
 
+def layer_sites(config: Mapping[str, Any], num_layers: int
+                ) -> tuple[peft.LayerSites, ...] | None:
+  """Each layer's LoRA / IA3 / prefix factories for method lora / ia3 / prefix.
+
+  None for every other method (BitFit adds nothing: it is a trainable set).
+  Keys are read with defaults, so artifacts written before them still load.
+  """
+  method = config.get('method')
+  if method == 'lora':
+    return peft.lora_sites(
+        num_layers, config.get('lora_targets', peft.LORA_TARGETS),
+        rank=config.get('lora_rank', 8), alpha=config.get('lora_alpha', 8.0),
+        a_init=config.get('lora_init', 'kaiming_uniform'))
+  if method == 'ia3':
+    return peft.ia3_sites(num_layers)
+  if method == 'prefix':
+    return peft.prefix_sites(
+        num_layers, config.get('prefix_length', 10),
+        config.get('prefix_mlp_hidden', 512) if config.get('prefix_mlp')
+        else 0)
+  return None
+
+
+def layer_plan(config: Mapping[str, Any], num_layers: int):
+  """The model's per-layer plan: the adapters, then any other method's sites."""
+  plan = adapter_plan(config, num_layers)
+  sites = layer_sites(config, num_layers)
+  return plan if sites is None else peft.with_sites(plan, sites, num_layers)
+
+
 def _architecture(config: Mapping[str, Any],
                   backbone_config: modeling.BertConfig) -> modeling.BertConfig:
   if config['dtype'] not in DTYPES:
@@ -72,7 +103,7 @@ def build_model(config: Mapping[str, Any], backbone_config: modeling.BertConfig,
   """The classifier a training config describes, on a backbone architecture."""
   arch = _architecture(config, backbone_config)
   return modeling.BertClassifier(
-      arch, num_outputs, adapter_plan(config, arch.num_layers),
+      arch, num_outputs, layer_plan(config, arch.num_layers),
       pooling=config['pooling'], head_dropout=config['dropout'],
       dtype=DTYPES[config['dtype']])
 
@@ -82,7 +113,7 @@ def build_span_model(config: Mapping[str, Any],
                      ) -> heads.BertSpanExtractor:
   """The span extractor (SQuAD) a training config describes."""
   arch = _architecture(config, backbone_config)
-  return heads.BertSpanExtractor(arch, adapter_plan(config, arch.num_layers),
+  return heads.BertSpanExtractor(arch, layer_plan(config, arch.num_layers),
                                  dtype=DTYPES[config['dtype']])
 
 

@@ -17,6 +17,8 @@ from absl import logging
 import flax
 import numpy as np
 
+from adapter_bert import optim
+
 # Each entry: (HF module name, TF module name, our module path, kind).
 _Kind = str  # 'dense' | 'layer_norm' | 'embedding'
 
@@ -185,9 +187,9 @@ def merge_pretrained(params: Mapping[str, Any],
     flat[full] = np.asarray(array, dtype=flat[full].dtype)
   scope = f'{prefix}/' if prefix else ''
   loaded = {scope + path for path in converted}
-  # Adapters are added modules: a checkpoint is not expected to hold them.
+  # Adapters, LoRA, IA3 and prefixes are added: no checkpoint holds them.
   missing = [p for p in flat if p.startswith(scope) and p not in loaded
-             and '/adapter_' not in f'/{p}']
+             and not re.search(optim.ADDED, f'/{p}')]
   if missing:
     raise ValueError(f'Pretrained weights lack {len(missing)} backbone '
                      f'parameter(s) of the model, e.g. {missing[:5]}.')

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from adapter_bert import adapters as adapters_lib
 from adapter_bert import dropout as dropout_lib
+from adapter_bert import peft
 
 # HF `hidden_act` names → our activation names (adapters.ACTIVATIONS).
 _HF_ACTIVATIONS = {
@@ -96,10 +97,17 @@ def dot_general_f32(lhs, rhs, dimension_numbers, precision=None, **unused):
   return out.astype(lhs.dtype)
 
 
-def _dense(config: BertConfig, features: int, name: str, dtype) -> nn.Dense:
+def _dense(config: BertConfig, features: int, name: str, dtype,
+           factory: peft.Factory | None = None) -> nn.Dense:
+  """A BERT dense layer; `factory` (e.g. LoRA) is called as nn.Dense would be."""
   init = nn.initializers.truncated_normal(config.initializer_range)
-  return nn.Dense(features, kernel_init=init, dtype=dtype, name=name,
-                  dot_general=dot_general_f32)
+  return (factory or nn.Dense)(features, kernel_init=init, dtype=dtype,
+                               name=name, dot_general=dot_general_f32)
+
+
+def _site(factory: peft.Factory | None, name: str, dtype, t: jax.Array):
+  """`factory(name=name, dtype=dtype)(t)`, or t where no factory plugs in."""
+  return t if factory is None else factory(name=name, dtype=dtype)(t)
 
 
 def _layer_norm(config: BertConfig, name: str, dtype) -> nn.LayerNorm:
@@ -136,9 +144,14 @@ class BertEmbeddings(nn.Module):
 
 
 class BertSelfAttention(nn.Module):
-  """Multi-head scaled dot-product attention (before the output projection)."""
+  """Multi-head scaled dot-product attention (before the output projection).
+
+  `sites` (peft.LayerSites) may wrap the query/key/value projections, scale
+  keys and values, and add prefix key/value columns; by default none does.
+  """
   config: BertConfig
   dtype: Any = jnp.float32
+  sites: peft.LayerSites = peft.LayerSites()
 
   @nn.compact
   def __call__(self, x, mask_bias, deterministic: bool):
@@ -148,9 +161,15 @@ class BertSelfAttention(nn.Module):
     # Heads-major [B, H, T, Dh] operands: XLA's CPU batched matmul is several
     # times faster on them than on the [B, T, H, Dh] einsum (PERFORMANCE.md).
     heads = lambda t: split(t).transpose(0, 2, 1, 3)
-    q = heads(_dense(c, c.hidden_size, 'query', self.dtype)(x))
-    k = heads(_dense(c, c.hidden_size, 'key', self.dtype)(x))
-    v = heads(_dense(c, c.hidden_size, 'value', self.dtype)(x))
+    s = self.sites
+    q = heads(_dense(c, c.hidden_size, 'query', self.dtype, s.query)(x))
+    k = heads(_site(s.key_scale, 'key_scale', self.dtype, _dense(
+        c, c.hidden_size, 'key', self.dtype, s.key)(x)))
+    v = heads(_site(s.value_scale, 'value_scale', self.dtype, _dense(
+        c, c.hidden_size, 'value', self.dtype, s.value)(x)))
+    if s.prefix is not None:  # Extra key/value columns, visible to all.
+      k, v, mask_bias = s.prefix(name='prefix', dtype=self.dtype)(k, v,
+                                                                  mask_bias)
     batched = (((3,), (2,)), ((0, 1), (0, 1)))  # [B,H,i,j] x [B,H,j,k]
     scores = jax.lax.dot_general(q, k.swapaxes(-1, -2), batched,
                                  preferred_element_type=jnp.float32)
@@ -172,28 +191,34 @@ class BertLayer(nn.Module):
       dtype=...)`, or None for no adapter after the attention output.
     ffn_adapter: likewise after the FFN output (`adapter_ffn`).
     dtype: compute dtype.
+    sites: the other factories (peft.LayerSites: dense wrappers such as LoRA,
+      scales, a prefix); the defaults leave the pretrained layer as it is.
   """
   config: BertConfig
   attn_adapter: adapters_lib.AdapterFactory | None = None
   ffn_adapter: adapters_lib.AdapterFactory | None = None
   dtype: Any = jnp.float32
+  sites: peft.LayerSites = peft.LayerSites()
 
   @nn.compact
   def __call__(self, x, mask_bias, deterministic: bool):
     c = self.config
     dropout = lambda t: dropout_lib.Dropout(c.hidden_dropout)(
         t, deterministic=deterministic)
-    context = BertSelfAttention(c, self.dtype, name='attention')(
+    s = self.sites
+    context = BertSelfAttention(c, self.dtype, s, name='attention')(
         x, mask_bias, deterministic)
-    h = dropout(_dense(c, c.hidden_size, 'attention_output', self.dtype)(
-        context))
+    h = dropout(_dense(c, c.hidden_size, 'attention_output', self.dtype,
+                       s.attention_output)(context))
     if self.attn_adapter is not None:
       h = self.attn_adapter(name='adapter_attn', dtype=self.dtype)(h, x)
     x = _layer_norm(c, 'attention_layer_norm', self.dtype)(x + h)
 
-    f = _dense(c, c.intermediate_size, 'intermediate', self.dtype)(x)
-    f = adapters_lib.get_activation(c.hidden_act)(f)
-    f = dropout(_dense(c, c.hidden_size, 'output', self.dtype)(f))
+    f = _dense(c, c.intermediate_size, 'intermediate', self.dtype,
+               s.intermediate)(x)
+    f = _site(s.intermediate_scale, 'intermediate_scale', self.dtype,
+              adapters_lib.get_activation(c.hidden_act)(f))
+    f = dropout(_dense(c, c.hidden_size, 'output', self.dtype, s.output)(f))
     if self.ffn_adapter is not None:
       f = self.ffn_adapter(name='adapter_ffn', dtype=self.dtype)(f, x)
     return _layer_norm(c, 'output_layer_norm', self.dtype)(x + f)
@@ -260,8 +285,10 @@ class BertModel(nn.Module):
     x = BertEmbeddings(c, self.dtype, name='embeddings')(
         input_ids, token_type_ids, deterministic, position_ids)
     for i in range(c.num_layers):
-      attn, ffn = self.adapter_plan[i] if self.adapter_plan else (None, None)
-      x = BertLayer(c, attn, ffn, self.dtype, name=f'layer_{i}')(
+      # A plan entry is (attn, ffn) adapters, optionally then peft.LayerSites.
+      attn, ffn, *sites = (self.adapter_plan[i] if self.adapter_plan
+                           else (None, None))
+      x = BertLayer(c, attn, ffn, self.dtype, *sites, name=f'layer_{i}')(
           x, mask_bias, deterministic)
     first = x[:, 0] if cls_index is None else gather_examples(x, cls_index)
     pooled = jnp.tanh(_dense(c, c.hidden_size, 'pooler', self.dtype)(first))

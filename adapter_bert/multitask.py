@@ -108,6 +108,9 @@ def _union_factory(factories: Sequence[Any], where: str):
 def _union_plan(plans: Sequence[adapters_lib.AdapterPlan],
                 num_layers: int) -> adapters_lib.AdapterPlan:
   """Every site any task has an adapter at, at the largest size there."""
+  if any(len(entry) > 2 for p in plans for entry in p):
+    raise ValueError('Multi-task serving stacks bottleneck adapters; LoRA, '
+                     'IA3 and prefix-tuning artifacts are not supported.')
   plans = [p or ((None, None),) * num_layers for p in plans]
   plan = tuple(
       tuple(_union_factory([p[i][s] for p in plans], f'layer {i} site {s}')

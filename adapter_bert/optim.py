@@ -25,8 +25,19 @@ ADAPTERS = r'/adapter_'
 LAYER_NORMS = r'layer_norm/'
 # AdapterFusion's query/key/value (adapter_bert/fusion.py).
 FUSION = r'/fusion/'
+# The parameters adapter_bert/peft.py adds, by the names its sites give them.
+LORA = r'/lora_[ab]$'
+IA3 = r'/(key|value|intermediate)_scale/'
+PREFIX = r'/attention/prefix/'
+# BitFit: every bias of the backbone (LayerNorm β included).
+BIASES = r'^bert/.*/bias$'
+# Parameters a pretrained checkpoint does not hold: each method's additions.
+ADDED = '|'.join((ADAPTERS, LORA, IA3, PREFIX))
+# What each later parameter-efficient method trains besides the head.
+PEFT = {'lora': LORA, 'ia3': IA3, 'prefix': PREFIX, 'bitfit': BIASES}
 
-METHODS = ('adapter', 'full', 'top_k', 'layernorm', 'head', 'fusion')
+METHODS = ('adapter', 'full', 'top_k', 'layernorm', 'head', 'fusion', 'lora',
+           'ia3', 'prefix', 'bitfit')
 
 
 def method_patterns(method: str, num_layers: int, top_k: int = 0) -> list[str]:
@@ -37,6 +48,9 @@ def method_patterns(method: str, num_layers: int, top_k: int = 0) -> list[str]:
   fine-tuning). layernorm: LayerNorms and the head. head: the head only.
   fusion: AdapterFusion's attention and the head (task adapters, LayerNorms
   and backbone frozen; Pfeiffer et al. 2021).
+  lora, ia3, prefix: the parameters the method adds (peft.py) and the head;
+  LayerNorms stay frozen, as in those papers. bitfit: every backbone bias
+  (LayerNorm β and the pooler's included) and the head (Ben Zaken et al.).
   """
   if method == 'adapter':
     return [ADAPTERS, LAYER_NORMS, HEAD]
@@ -54,6 +68,8 @@ def method_patterns(method: str, num_layers: int, top_k: int = 0) -> list[str]:
     return [HEAD]
   if method == 'fusion':
     return [FUSION, HEAD]
+  if method in PEFT:
+    return [PEFT[method], HEAD]
   raise ValueError(f'Unknown method {method!r}; valid methods: {METHODS}')
 
 
@@ -100,10 +116,12 @@ def _decay_mask(params: Mapping[str, Any]) -> dict[str, Any]:
   """BERT's optimizer: no weight decay on LayerNorm parameters or biases.
 
   Nor on AdapterFusion's value kernels: their regulariser pulls them to the
-  identity (fusion.value_regularizer); decay would pull them to zero.
+  identity (fusion.value_regularizer); decay would pull them to zero. Nor on
+  IA3's scales, which start at 1 like a LayerNorm's.
   """
   return unflatten({p: not (re.search(LAYER_NORMS, p) or p.endswith('/bias')
-                            or re.search(FUSION + 'value/', p))
+                            or re.search(FUSION + 'value/', p)
+                            or re.search(IA3, p))
                     for p in flatten(params)})
 
 

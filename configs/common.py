@@ -12,6 +12,8 @@ from adapter_bert import optim
 BACKBONES = backbones.KNOWN_BACKBONES
 
 METHODS = optim.METHODS
+# Methods that train few new parameters and so take adapters' large default lr.
+SMALL_SET_METHODS = ('adapter', 'lora', 'ia3', 'prefix', 'bitfit')
 
 
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
@@ -82,6 +84,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.fusion_norms = 'first'  # LayerNorms under fusion: first | pretrained (fusion.py).
   c.fusion_init_scale = 0.02  # Stddev of the fusion query/key init (value = I).
   c.fusion_reg = 0.01       # λ of the loss term λ·Σ‖I − V‖² (Pfeiffer et al.).
+  # Later parameter-efficient methods (adapter_bert/peft.py), read by method=
+  # lora | ia3 | prefix; ia3 and bitfit (every backbone bias) have no size knob.
+  c.lora_rank = 8           # r of W + (α/r)·B·A; adds r·(d_in + d_out) per kernel.
+  c.lora_alpha = 8.0        # α: fixed while r varies (LoRA paper: 8 on RoBERTa-base).
+  c.lora_targets = r'attention/(query|value)$'  # re.search on 'layer_3/attention/query'.
+  c.lora_init = 'kaiming_uniform'  # A's init: kaiming_uniform (LoRA code) | gaussian.
+  c.prefix_length = 10      # P key/value positions per layer: 2·P·d parameters each.
+  c.prefix_mlp = False      # Train through Li & Liang's MLP (exported folded; peft.py).
+  c.prefix_mlp_hidden = 512  # That MLP's width (Li & Liang: 512).
   # Optimisation (DESIGN.md §1).
   c.lr = 1e-3
   c.epochs = 3.0
@@ -117,8 +128,9 @@ def apply_run_args(config: ml_collections.ConfigDict,
                    arg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Sets the per-run keys every task family's argument carries.
 
-  Adapters take a large learning rate, fine-tuning the whole network a small
-  one: lr <= 0 in `arg` picks 1e-3 or 5e-5 by method.
+  Adapters (and LoRA, IA3, prefixes, BitFit) take a large learning rate,
+  fine-tuning the whole network a small one: lr <= 0 in `arg` picks 1e-3 or
+  5e-5 by method.
   """
   if arg.method not in METHODS:
     raise ValueError(f'Unknown method {arg.method!r}; valid methods: {METHODS}')
@@ -129,6 +141,6 @@ def apply_run_args(config: ml_collections.ConfigDict,
   config.seed = arg.seed
   config.top_k = arg.top_k
   config.placement = arg.placement if arg.method == 'adapter' else 'none'
-  default_lr = 1e-3 if arg.method == 'adapter' else 5e-5
+  default_lr = 1e-3 if arg.method in SMALL_SET_METHODS else 5e-5
   config.lr = arg.lr if arg.lr > 0 else default_lr
   return config

@@ -5,6 +5,8 @@ r"""Speed, memory and FLOPs of adapter_bert's real train step: adapter vs full.
       [--peer] [--inference] [--json_out=experiments/results/benchmark.json]
   python -m experiments.benchmark --smoke   # tiny backbone, 2 steps (CI).
   python -m experiments.benchmark --token_accounting  # padding, no training.
+  python -m experiments.benchmark --methods=adapter,lora,ia3,prefix,bitfit \
+      --m=23 --set=lora_rank=25,prefix_length=49,prefix_mlp=true  # ~1% each.
 
 Each method is built as `train.train_and_evaluate` builds it (a GLUE config
 from configs/glue.py, the task's model, optim's partition and optimizer,
@@ -44,6 +46,7 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
+import ml_collections
 import numpy as np
 
 from adapter_bert import backbones
@@ -53,6 +56,7 @@ from adapter_bert import modeling
 from adapter_bert import optim
 from adapter_bert import tasks as tasks_lib
 from adapter_bert import train
+from configs import common
 from configs import glue
 from experiments import fileio
 from experiments import token_accounting
@@ -77,6 +81,9 @@ _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Global batch size.')
 _SEQ_LEN = flags.DEFINE_integer('seq_len', 128, 'Tokens per example.')
 _METHODS = flags.DEFINE_list('methods', ['adapter', 'full'],
                              f'Methods to time, of {optim.METHODS}.')
+_SET = flags.DEFINE_string(
+    'set', '', 'key=value pairs set on every method\'s config (configs/'
+    'common.py keys), e.g. lora_rank=25,prefix_length=49,prefix_mlp=true.')
 _STEPS = flags.DEFINE_integer('steps', MIN_STEPS,
                               f'Timed steps per method (at least {MIN_STEPS}).')
 _DTYPE = flags.DEFINE_enum('dtype', 'float32', sorted(builder.DTYPES),
@@ -126,6 +133,7 @@ class Settings:
   seed: int = 0
   smoke: bool = False
   rounds: int = 1
+  overrides: str = ''  # key=value,... on every method's config (--set).
 
   @classmethod
   def smoke_settings(cls, **overrides) -> 'Settings':
@@ -154,6 +162,10 @@ def make_config(method: str, settings: Settings):
   config.dtype = settings.dtype
   config.seed = settings.seed
   config.max_steps = _SCHEDULE_STEPS
+  if settings.overrides:
+    defaults = {k: v for k, v in config.items()
+                if not isinstance(v, ml_collections.ConfigDict)}
+    config.update(common.parse_arg(settings.overrides, **defaults))
   return config
 
 
@@ -702,7 +714,8 @@ def main(argv):
     m = _M.value if flags.FLAGS['m'].present else 8
     settings = Settings.smoke_settings(methods=tuple(_METHODS.value),
                                        dtype=_DTYPE.value, m=m,
-                                       inference=_INFERENCE.value)
+                                       inference=_INFERENCE.value,
+                                       overrides=_SET.value)
   else:
     if _STEPS.value < MIN_STEPS:
       raise app.UsageError(f'--steps must be at least {MIN_STEPS} for a '
@@ -711,7 +724,8 @@ def main(argv):
         backbone=_BACKBONE.value, batch_size=_BATCH_SIZE.value,
         seq_len=_SEQ_LEN.value, methods=tuple(_METHODS.value),
         steps=_STEPS.value, dtype=_DTYPE.value, m=_M.value, peer=_PEER.value,
-        inference=_INFERENCE.value, rounds=_ROUNDS.value)
+        inference=_INFERENCE.value, rounds=_ROUNDS.value,
+        overrides=_SET.value)
   logging.info('Benchmark settings: %s', settings)
   results = run(settings)
   fileio.write_json(_OUT.value, results)

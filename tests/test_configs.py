@@ -41,7 +41,9 @@ def test_glue_config_builds(task, method):
   config = glue.get_config(f'task={task},method={method}')
   assert config.task == task and config.method == method
   assert config.placement == ('houlsby' if method == 'adapter' else 'none')
-  assert config.lr == (1e-3 if method == 'adapter' else 5e-5)
+  # Methods that train a small set take adapters' rate; whole networks 5e-5.
+  small_set = method in ('adapter', 'lora', 'ia3', 'prefix', 'bitfit')
+  assert config.lr == (1e-3 if small_set else 5e-5)
   assert _flat_keys(config) == _flat_keys(common.base_config())
 
 

@@ -52,7 +52,7 @@ def test_other_methods():
   with pytest.raises(ValueError, match='top_k'):
     optim.method_patterns('top_k', 2, 0)
   with pytest.raises(ValueError, match='valid methods'):
-    optim.method_patterns('lora', 2)
+    optim.method_patterns('prompt', 2)
 
 
 def test_pattern_matching_nothing_is_an_error():
