@@ -85,7 +85,7 @@ class Run:
 
 def plan(task_names: Sequence[str], seeds: Sequence[int],
          variants: Sequence[str] = VARIANTS) -> list[Run]:
-  """Runs in execution order: rounds of seeds, tasks and variants interleaved."""
+  """Runs in execution order: rounds of seeds; tasks, variants interleaved."""
   runs = []
   for i, seed in enumerate(seeds):
     for task in task_names:

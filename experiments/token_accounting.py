@@ -5,8 +5,8 @@ r"""Real tokens / computed tokens of training batches: padded, grouped, packed.
       [--batch_size=32] [--seq_len=128] [--accounting_groups=1] \
       [--json_out=experiments/results/packing/token_accounting.json]
 
-Tokenization only, no model: for each task's train split, one epoch of the very batches
-`data.train_batches` yields (seed 0) in three layouts:
+Tokenization only, no model: for each task's train split, one epoch of the
+very batches `data.train_batches` yields (seed 0) in three layouts:
 
   unpacked         one row per example, padded to the length bucket of the
                    batch's longest row (today's default)
@@ -71,7 +71,7 @@ def account(arrays, labels, batch_size: int, seed: int = 0,
 def run(task_names: Sequence[str], backbone: str = 'minilm-l6',
         batch_size: int = 32, max_length: int = 128, num_groups: int = 1,
         cache_dir: str | None = None) -> dict[str, Any]:
-  """{'tasks': {task: {layout: counts}}, 'settings': ...} for the train splits."""
+  """{'tasks': {task: {layout: counts}}, 'settings'} of the train splits."""
   tokenizer = backbones.load_tokenizer(backbones.resolve(backbone))
   results = {}
   for name in task_names:

@@ -192,7 +192,8 @@ def test_packed_logits_and_gradients_equal_unpacked_on_minilm(
 _DEVICE_SCRIPT = r'''
 import dataclasses, json, sys
 import jax, numpy as np, optax
-from adapter_bert import adapters, backbones, data, modeling, optim, tasks, train
+from adapter_bert import adapters, backbones, data, modeling, optim, tasks
+from adapter_bert import train
 from tests.test_batching import make_arrays
 config = dataclasses.replace(backbones.TINY_CONFIG, hidden_dropout=0.0,
                              attention_dropout=0.0)
@@ -286,7 +287,8 @@ def test_packing_a_span_task_is_a_clear_error(tmp_path):
 
 
 def test_token_accounting_counts_the_same_examples_in_fewer_tokens():
-  from experiments import token_accounting  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from experiments import token_accounting
   arrays = make_arrays(200, max_length=64)
   arrays['lengths'][:] = np.minimum(arrays['lengths'], 1 + np.arange(200) % 20)
   counts = token_accounting.account(arrays, np.zeros(200, np.int32), 16)
@@ -300,7 +302,8 @@ def test_token_accounting_counts_the_same_examples_in_fewer_tokens():
 
 
 def test_e2e_plan_interleaves_and_summary_follows_the_issue_schema():
-  from experiments import packing_e2e  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from experiments import packing_e2e
   runs = packing_e2e.plan(['mrpc', 'cola'], [0, 1, 2])
   assert len(runs) == 14 and {r.seed for r in runs[:10]} == {0}
   assert [r.name for r in runs[10:]] == [
