@@ -29,11 +29,13 @@ from adapter_bert import artifacts
 from adapter_bert import backbones
 from adapter_bert import builder
 from adapter_bert import cards
+from adapter_bert import checksums
 from adapter_bert import data
 from adapter_bert import errors
 from adapter_bert import fusion
 from adapter_bert import optim
 from adapter_bert import tasks as tasks_lib
+from adapter_bert import workdir_lock
 from adapter_bert.data import atomic
 
 # Config keys that may change between a run and its resumption.
@@ -213,7 +215,7 @@ def _check_workdir(config: ml_collections.ConfigDict, workdir: str,
   if not config.overwrite:
     details = ', '.join(f'{k}: {previous.get(k)!r} -> {current.get(k)!r}'
                         for k in changed)
-    raise ValueError(f'{workdir} holds a checkpoint of a different config '
+    raise errors.UserError(f'{workdir} holds a checkpoint of a different config '
                      f'({details}). Use another --workdir, or set '
                      '--config.overwrite=True to discard it.')
   logging.warning('Discarding checkpoints of a different config in %s',
@@ -222,15 +224,102 @@ def _check_workdir(config: ml_collections.ConfigDict, workdir: str,
     shutil.rmtree(checkpoint_dir)
 
 
+def _discard_outputs(workdir: str) -> None:
+  """Removes a previous run's results, so a killed rerun leaves none."""
+  if not _is_chief():
+    return
+  for name in ('results.json', 'artifact', 'predictions'):
+    path = os.path.join(workdir, name)
+    if os.path.isdir(path):
+      shutil.rmtree(path)
+    elif os.path.exists(path):
+      os.remove(path)
+
+
 def _validate(config: ml_collections.ConfigDict) -> None:
+  """Refuses a config that cannot give a trained model, before any work."""
+  fail = errors.UserError
   if config.method not in optim.METHODS:
-    raise ValueError(f'Unknown method {config.method!r}; valid methods: '
-                     f'{optim.METHODS}')
+    raise fail(f'Unknown method {config.method!r}; valid methods: '
+               f'{optim.METHODS}')
   if config.method == 'adapter' and config.placement == 'none':
-    raise ValueError("method 'adapter' needs a placement other than 'none'.")
+    raise fail("method 'adapter' needs a placement other than 'none'.")
+  if config.max_steps == 0 or (config.max_steps < 0 and config.epochs <= 0):
+    raise fail(f'Nothing to train: max_steps={config.max_steps}, '
+               f'epochs={config.epochs}. Set --config.epochs > 0 (or '
+               '--config.max_steps > 0, which overrides epochs).')
+  for key, least in (('batch_size', 1), ('eval_batch_size', 1),
+                     ('log_every', 1), ('eval_every', 0),
+                     ('checkpoint_every', 0), ('keep_checkpoints', 1)):
+    if config[key] < least:
+      raise fail(f'--config.{key}={config[key]} must be >= {least}.')
+  if (config.method == 'adapter' and config.m < 1
+      and not config.get('m_per_layer')):
+    raise fail(f"--config.m={config.m}: method 'adapter' needs a bottleneck "
+               'size m >= 1 (or --config.m_per_layer).')
   if config.batch_size % jax.device_count():
-    raise ValueError(f'batch_size {config.batch_size} is not divisible by the '
-                     f'{jax.device_count()} devices.')
+    raise fail(f'batch_size {config.batch_size} is not divisible by the '
+               f'{jax.device_count()} devices.')
+
+
+def _step_dir(checkpoint_dir: str, step: int) -> str:
+  return os.path.join(checkpoint_dir, str(step))  # orbax's default naming.
+
+
+def _restore_newest_intact(manager: ocp.CheckpointManager,
+                           checkpoint_dir: str, workdir: str,
+                           restore: Callable[[int], Any]) -> tuple[Any, Any]:
+  """(step, restored) of the newest intact checkpoint; (None, None) if none.
+
+  A checkpoint is intact when its files match the checksums written after
+  its save completed; one killed before that is intact if orbax restores it.
+  Damaged newer ones are moved to `workdir/corrupt_checkpoints` (kept for
+  inspection, out of orbax's way), with a message. If every checkpoint is
+  damaged, nothing is moved and the error names each damaged file.
+  """
+  steps = set(manager.all_steps())
+  if os.path.isdir(checkpoint_dir):  # Step dirs orbax no longer recognises.
+    steps |= {int(n) for n in os.listdir(checkpoint_dir) if n.isdigit()}
+  damaged = []
+  for step in sorted(steps, reverse=True):
+    path = _step_dir(checkpoint_dir, step)
+    problem, restored = None, None
+    if step not in manager.all_steps():
+      problem = f'{path} is incomplete (orbax does not list it)'
+    elif checksums.has_manifest(path):
+      problem = checksums.verify_manifest(path)
+    if problem is None:
+      try:
+        restored = restore(step)
+      except Exception as e:  # pylint: disable=broad-except
+        if checksums.has_manifest(path):
+          raise  # Intact files that do not restore: a bug, not damage.
+        first = (str(e).strip().splitlines() or [''])[0][:200]
+        problem = f'{path} does not restore ({type(e).__name__}: {first})'
+    if problem is None:
+      break
+    damaged.append((step, path, problem))
+  else:
+    if damaged:
+      raise errors.UserError(
+          f'No intact checkpoint to resume in {checkpoint_dir}: '
+          + '; '.join(p for _, _, p in damaged)
+          + f'. Delete {checkpoint_dir} to train from the start.')
+    return None, None
+  for bad_step, path, problem in damaged:
+    dest = os.path.join(workdir, 'corrupt_checkpoints', str(bad_step))
+    while os.path.exists(dest):
+      dest += '_'
+    if _is_chief():
+      os.makedirs(os.path.dirname(dest), exist_ok=True)
+      shutil.move(path, dest)
+    _say(f'Checkpoint step {bad_step} is damaged: {problem}. Moved it to '
+         f'{dest}; resuming from step {step} instead.')
+  if damaged:
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices('corrupt checkpoints moved')
+    manager.reload()
+  return step, restored
 
 
 def _trim_log(path: str, step: int) -> None:
@@ -280,14 +369,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   Returns:
     The results dict also written to `workdir/results.json`.
+
+  Raises:
+    errors.UserError: a config that trains nothing, a workdir holding another
+      config's checkpoint or locked by another live run, or no intact
+      checkpoint to resume from.
   """
   if config.distributed:
     jax.distributed.initialize()
   _validate(config)
   workdir = os.path.abspath(workdir)
-  checkpoint_dir = os.path.join(workdir, 'checkpoints')
   os.makedirs(workdir, exist_ok=True)
+  # Held until the run ends: a second run on this workdir stops here.
+  with workdir_lock.hold(workdir, enabled=_is_chief(), say=_say):
+    return _train_and_evaluate(config, workdir, interrupt_after_step)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                        interrupt_after_step: int | None) -> dict[str, Any]:
+  """train_and_evaluate's body, run while holding the workdir lock."""
+  checkpoint_dir = os.path.join(workdir, 'checkpoints')
   _check_workdir(config, workdir, checkpoint_dir)
+  if config.overwrite:
+    _discard_outputs(workdir)
   _write_json(os.path.join(workdir, 'config.json'), json.loads(config.to_json()))
 
   # Task, backbone and data.
@@ -306,6 +410,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   steps_per_epoch = data.steps_per_epoch(len(train), config.batch_size)
   total_steps = (config.max_steps if config.max_steps > 0 else
                  int(len(train) * config.epochs / config.batch_size))
+  if total_steps < 1:
+    raise errors.UserError(
+        f'Nothing to train: {len(train)} training examples x epochs='
+        f'{config.epochs} / batch_size={config.batch_size} gives '
+        f'{total_steps} steps. Raise --config.epochs or set --config.max_steps.')
   eval_every = config.eval_every or steps_per_epoch
   checkpoint_every = config.checkpoint_every or eval_every
 
@@ -325,18 +434,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   trainable, frozen = replicate((trainable, frozen))
   opt_state = replicate(tx.init(trainable))
 
-  # Resume.
+  # Resume, from the newest checkpoint that is intact.
   manager = ocp.CheckpointManager(
       checkpoint_dir, options=ocp.CheckpointManagerOptions(
           max_to_keep=config.keep_checkpoints, create=True))
   progress = dict(step=0, train_seconds=0.0, best_score=-math.inf,
                   best_step=-1, best_dev={}, best_dev_all={}, history=[])
-  if manager.latest_step() is not None:
-    step = manager.latest_step()
-    restored = manager.restore(step, args=ocp.args.Composite(
+
+  def restore(step):
+    return manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(
             {'trainable': trainable, 'opt_state': opt_state}),
         progress=ocp.args.JsonRestore()))
+
+  step, restored = _restore_newest_intact(manager, checkpoint_dir, workdir,
+                                          restore)
+  if restored is not None:
     trainable = restored.state['trainable']
     opt_state = restored.state['opt_state']
     progress = dict(restored.progress)
@@ -367,12 +480,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                       best_dev_all=results)
     return results
 
+  unsealed = []  # Saved steps whose checksums are not written yet.
+
+  def seal():
+    """Checksums every finished save (orbax saves in the background)."""
+    manager.wait_until_finished()
+    for saved in unsealed:
+      path = _step_dir(checkpoint_dir, saved)
+      if _is_chief() and os.path.isdir(path):
+        checksums.write_manifest(path)
+    unsealed.clear()
+
   def save(step):
+    seal()  # orbax's save waits for the previous one anyway.
     progress['step'] = step
     manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave({'trainable': trainable,
                                      'opt_state': opt_state}),
         progress=ocp.args.JsonSave(progress)))
+    unsealed.append(step)
 
   batches = data.train_batches(train.arrays, train.labels,
                                config.batch_size, config.seed,
@@ -427,7 +553,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         break
   finally:
     bar.close()
-    manager.wait_until_finished()
+    seal()
     log.close()
   if interrupted:
     return dict(status='interrupted', step=step)

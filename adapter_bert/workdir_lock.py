@@ -1,0 +1,134 @@
+"""An exclusive lock on a run's workdir, held for the run's lifetime.
+
+Two processes writing one workdir interleave their logs and break each other's
+checkpoints, so the second one must stop before it writes anything. The lock
+is `<workdir>/.lock`, held with flock(2) (the kernel drops it when its process
+dies, even on kill -9) and naming its holder (pid, host, start time) so the
+refusal can say who holds it. A lock file left behind by a dead process on
+this host is taken over with a message. One naming another host is refused
+while that host may still be running: flock does not reach across every
+shared file system, so only the user can tell that the run there is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator
+
+from adapter_bert import errors
+
+LOCK_FILE = '.lock'
+
+
+class WorkdirLocked(errors.UserError):
+  """Another live process holds the workdir."""
+
+
+def _pid_alive(pid) -> bool:
+  if not isinstance(pid, int) or pid <= 0:
+    return False
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Alive, owned by another user.
+    return True
+  return True
+
+
+def _read_holder(fd: int) -> dict | None:
+  os.lseek(fd, 0, os.SEEK_SET)
+  text = os.read(fd, 4096).decode('utf-8', 'replace')
+  try:
+    holder = json.loads(text)
+  except ValueError:
+    return None
+  return holder if isinstance(holder, dict) else None
+
+
+def _describe(holder: dict | None) -> str:
+  if not holder:
+    return 'an unknown process'
+  return (f"pid {holder.get('pid')} on host {holder.get('host')} "
+          f"since {holder.get('since')}")
+
+
+def _open_locked(path: str) -> tuple[int, bool]:
+  """(fd of `path`, whether this process got the flock on it).
+
+  Retries when the file was replaced between open and flock (its previous
+  holder unlinked it on release), so the lock held is always on the file
+  that the path names.
+  """
+  while True:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      if e.errno not in (errno.EAGAIN, errno.EACCES):
+        os.close(fd)
+        raise
+      return fd, False
+    try:
+      same = os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+      same = False
+    if same:
+      return fd, True
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def hold(workdir: str, *, enabled: bool = True,
+         say: Callable[[str], None] = print) -> Iterator[None]:
+  """Holds `<workdir>/.lock` for the body; raises WorkdirLocked if taken.
+
+  Args:
+    workdir: an existing directory.
+    enabled: False makes this a no-op (non-chief processes of a multi-host
+      run, which write nothing the chief does not).
+    say: where the stale-lock takeover message goes.
+  """
+  if not enabled:
+    yield
+    return
+  path = os.path.join(workdir, LOCK_FILE)
+  fd, locked = _open_locked(path)
+  try:
+    holder = _read_holder(fd)
+    host = socket.gethostname()
+    if not locked:
+      raise WorkdirLocked(
+          f'{workdir} is in use by another run ({_describe(holder)}; lock '
+          f'file {path}). Wait for it to finish, or use another --workdir.')
+    if holder and holder.get('pid') != os.getpid():
+      if holder.get('host') != host:
+        raise WorkdirLocked(
+            f'{workdir} is locked by a run on another host '
+            f'({_describe(holder)}). If that run is gone, delete {path}.')
+      # The flock is free, so its holder is gone (a live pid was reused).
+      gone = ('no longer running' if not _pid_alive(holder.get('pid'))
+              else 'its pid now belongs to another program')
+      say(f'Taking over the stale lock of {workdir} ({_describe(holder)}; '
+          f'{gone}).')
+    mine = dict(pid=os.getpid(), host=host,
+                since=datetime.datetime.now(datetime.timezone.utc)
+                .isoformat(timespec='seconds'))
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(mine).encode(), 0)
+    os.fsync(fd)
+    try:
+      yield
+    finally:
+      # Unlink while still holding the flock: a waiter that opened the old
+      # file notices (samestat) and retries on a fresh one.
+      with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+  finally:
+    os.close(fd)
