@@ -116,7 +116,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval_batch_size = 128
   c.log_every = 10
   c.checkpoint_every = 0    # Steps between checkpoints; 0 = at every evaluation.
-  c.keep_checkpoints = 1
+  c.keep_checkpoints = 2    # 2: a damaged newest checkpoint falls back.
   c.predict = True          # Write test-set predictions (GLUE submission format).
   c.dtype = 'float32'       # Compute dtype: float32 | bfloat16. Params stay float32.
   c.distributed = False     # Call jax.distributed.initialize() (multi-host).
