@@ -276,6 +276,31 @@ def test_prefix_padded_batch_equals_unpadded_example(mlp_hidden):
   assert np.abs(base_seq - seq1).max() > 1e-3
 
 
+@pytest.mark.parametrize('method', ['prefix', 'lora', 'ia3'])
+def test_packed_row_equals_examples_alone(method):
+  """Packed rows (block-diagonal mask) give each example its own output."""
+  plan = builder.layer_plan(_config(method, prefix_length=3), TINY.num_layers)
+  model = modeling.BertModel(TINY, plan)
+  a, b = _batch([3], seed=5), _batch([4], seed=6)
+  packed = {k: np.concatenate([a[k], b[k], np.zeros((1, 2), np.int32)], 1)
+            for k in a}
+  segment_ids = np.array([[1, 1, 1, 2, 2, 2, 2, 0, 0]], np.int32)
+  position_ids = np.array([[0, 1, 2, 0, 1, 2, 3, 0, 0]], np.int32)
+  params = _init(model, packed)
+  flat = _flat(params)  # Off the init, so LoRA and IA3 change the function.
+  rng = np.random.default_rng(7)
+  params = optim.unflatten({k: v + (0.3 * rng.standard_normal(v.shape).astype(
+      v.dtype) if _added(k) else 0) for k, v in flat.items()})
+  seq, pooled = model.apply(
+      {'params': params}, packed['input_ids'], packed['token_type_ids'],
+      packed['attention_mask'], segment_ids=segment_ids,
+      position_ids=position_ids, cls_index=np.array([[0, 3]], np.int32))
+  for example, span, row in ((a, slice(0, 3), 0), (b, slice(3, 7), 1)):
+    seq1, pooled1 = _apply(model, params, example)
+    np.testing.assert_allclose(seq[0, span], seq1[0], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(pooled[row], pooled1[0], atol=1e-5, rtol=0)
+
+
 def _attention_reference(p, x, key_mask, prefix_key, prefix_value, heads):
   """Self-attention over [prefix; tokens] in float64 NumPy."""
   b, t, d = x.shape
