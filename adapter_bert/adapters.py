@@ -23,7 +23,8 @@ import jax
 import jax.numpy as jnp
 
 AdapterFactory = Callable[..., nn.Module]
-# One (attention-site, FFN-site) pair of optional factories per layer.
+# One (attention-site, FFN-site) pair of optional factories per layer; an entry
+# may add a third element, the layer's other sites (peft.LayerSites).
 AdapterPlan = tuple[tuple[AdapterFactory | None, AdapterFactory | None], ...]
 
 PLACEMENTS = ('houlsby', 'pfeiffer', 'attention', 'none')

@@ -287,9 +287,9 @@ def merge_lora(params: Mapping[str, Any], plan: Sequence[Sequence[Any]],
       b = np.asarray(flat.pop(f'{base}/lora_b'), np.float64)
       kw = factory.keywords
       scale = kw.get('alpha', 8.0) / kw.get('rank', 8)
-      kernel = flat[f'{base}/kernel']
-      flat[f'{base}/kernel'] = np.asarray(
-          np.asarray(kernel, np.float64) + scale * a @ b, np.asarray(kernel).dtype)
+      kernel = np.asarray(flat[f'{base}/kernel'])
+      flat[f'{base}/kernel'] = (kernel.astype(np.float64)
+                                + scale * a @ b).astype(kernel.dtype)
   plain = _replace_sites(plan, lambda s: dataclasses.replace(
       s, **{k: None for k in DENSE_SITES if _is(getattr(s, k), LoRADense)}))
   return flax.traverse_util.unflatten_dict(flat, sep='/'), plain

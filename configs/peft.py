@@ -117,7 +117,7 @@ def method_params(method: str, backbone: str, size: int = 0) -> int:
 
 
 def budget_sizes(fraction: float, backbone: str) -> dict[str, dict[str, int]]:
-  """Per method, its size keys at the size nearest fraction·backbone (≥ 1)."""
+  """Per method, its size keys at the size nearest fraction·backbone (>= 1)."""
   target = fraction * backbone_params(backbone)
   sizes = {}
   for method in METHODS:

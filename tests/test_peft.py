@@ -1,4 +1,4 @@
-"""LoRA, IA3, prefix tuning and BitFit: init, placement, counts, training set."""
+"""LoRA, IA3, prefix tuning, BitFit: init, placement, counts, trained set."""
 
 import functools
 import re
@@ -495,6 +495,8 @@ def test_budget_sizes_are_the_documented_ones():
                 ('bitfit', 0): 26_112}
   for (method, size), n in documented.items():
     assert peft_configs.method_params(method, 'minilm-l6', size) == n
+  # Prefix tuning's MLP at P=49 (trained, then folded away).
+  assert 6 * peft.prefix_param_count(384, 49, 512) == 3_659_520
 
 
 def _runs(arg):
