@@ -559,3 +559,27 @@ def test_default_layer_sites_are_plain_bert():
   flat = flax.traverse_util.flatten_dict(shapes(with_sites)['params'],
                                          sep='/')
   assert 'layer_1/attention/query/kernel' in flat
+
+
+def test_lora_run_exports_an_artifact_that_loads_and_merges(tmp_path):
+  """Train (2 steps), export, load, merge: the merged model predicts the same."""
+  from adapter_bert import artifacts  # pylint: disable=g-import-not-at-top
+  config = peft_configs.get_config('task=rte,method=lora,backbone=tiny,'
+                                   'budget=0')
+  config.update(dict(cache_dir=str(tmp_path / 'tokens'), max_steps=2,
+                     batch_size=8, eval_batch_size=64, eval_every=2,
+                     predict=False, max_length=32, warmup_frac=0.0))
+  results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  # L=2 layers x (query, value) x r=8 x (d_in + d_out), and the head.
+  assert results['trainable_params'] == 2 * 2 * 8 * (32 + 32) + 2 * 32 + 2
+  loaded = artifacts.load(str(tmp_path / 'run' / 'artifact'))
+  assert set(artifacts.read(str(tmp_path / 'run' / 'artifact'))[1]) == (
+      _expected_trainable('lora', ()))
+  lora_b = _flat(loaded.params)['bert/layer_0/attention/query/lora_b']
+  assert np.abs(np.asarray(lora_b)).max() > 0  # Trained, not the zero init.
+  merged, plan = peft.merge_lora(loaded.params, loaded.model.adapter_plan)
+  plain = modeling.BertClassifier(TINY, 2, plan)
+  batch = _batch([9, 5])
+  np.testing.assert_allclose(_apply(plain, merged, batch),
+                             _apply(loaded.model, loaded.params, batch),
+                             atol=1e-5, rtol=0)
