@@ -215,9 +215,9 @@ def _check_workdir(config: ml_collections.ConfigDict, workdir: str,
   if not config.overwrite:
     details = ', '.join(f'{k}: {previous.get(k)!r} -> {current.get(k)!r}'
                         for k in changed)
-    raise errors.UserError(f'{workdir} holds a checkpoint of a different config '
-                     f'({details}). Use another --workdir, or set '
-                     '--config.overwrite=True to discard it.')
+    raise errors.UserError(
+        f'{workdir} holds a checkpoint of a different config ({details}). '
+        'Use another --workdir, or set --config.overwrite=True to discard it.')
   logging.warning('Discarding checkpoints of a different config in %s',
                   workdir)
   if _is_chief():
@@ -414,7 +414,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     raise errors.UserError(
         f'Nothing to train: {len(train)} training examples x epochs='
         f'{config.epochs} / batch_size={config.batch_size} gives '
-        f'{total_steps} steps. Raise --config.epochs or set --config.max_steps.')
+        f'{total_steps} steps. Raise --config.epochs or set '
+        '--config.max_steps.')
   eval_every = config.eval_every or steps_per_epoch
   checkpoint_every = config.checkpoint_every or eval_every
 

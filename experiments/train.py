@@ -9,7 +9,6 @@ and exits with status 2; any other error is a bug and keeps its traceback.
 """
 
 import importlib.util
-import sys
 
 from absl import app
 from absl import flags
@@ -24,15 +23,6 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.')
 flags.mark_flags_as_required(['config', 'workdir'])
-
-# Errors that mean "fix your input", reported in one line.
-_USER_ERRORS = (errors.UserError, FileNotFoundError)
-
-
-def _exit_user_error(message: str) -> None:
-  print(f'error: {message}', file=sys.stderr)
-  sys.exit(2)
-
 
 def _config_keys(config, prefix=''):
   keys = []
@@ -79,22 +69,15 @@ def _parse_flags(argv):
     if 'Traceback' in str(e) and not last.startswith(
         ('ValueError', 'FileNotFoundError', 'KeyError')):
       raise  # A bug in the config file, not a bad argument.
-    _exit_user_error(last)
+    errors.exit_with_message(last)
   except (AttributeError, KeyError):
     config = _config_without_overrides(argv)
     unknown = None if config is None else _unknown_override(argv, config)
     if unknown is None:
       raise
-    _exit_user_error(f'Unknown config key {unknown!r} (--config.{unknown}); '
-                     f'valid keys: {", ".join(sorted(_config_keys(config)))}')
-
-
-def run_reporting_user_errors(fn, *args, **kwargs):
-  """fn(*args, **kwargs); a user error becomes one line and exit status 2."""
-  try:
-    return fn(*args, **kwargs)
-  except _USER_ERRORS as e:
-    _exit_user_error(str(e))
+    errors.exit_with_message(
+        f'Unknown config key {unknown!r} (--config.{unknown}); valid keys: '
+        f'{", ".join(sorted(_config_keys(config)))}')
 
 
 def main(argv):
@@ -102,8 +85,8 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO.
   train.enable_compilation_cache()
-  results = run_reporting_user_errors(train.train_and_evaluate, _CONFIG.value,
-                                      _WORKDIR.value)
+  with errors.exit_on_user_error():
+    results = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   if results.get('status') == 'done':
     print(f"dev {results['dev']} | best {results['best_dev']} at step "
           f"{results['best_step']} | test {results['test']} | trained "

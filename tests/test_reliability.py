@@ -13,6 +13,8 @@ import sys
 import time
 
 import flax
+import jax
+from jax.experimental.compilation_cache import compilation_cache
 import pytest
 
 from adapter_bert import artifacts
@@ -28,6 +30,25 @@ from tests.conftest import REPO
 @pytest.fixture(scope='module')
 def token_cache(tmp_path_factory):
   return str(tmp_path_factory.mktemp('tokens'))
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _shared_compilation(tmp_path_factory):
+  """The runs here share compiled steps, as a sweep's do (most of a run's time).
+
+  Takes effect when this module compiles first (`-k reliability`); settings
+  are restored afterwards.
+  """
+  keys = ('jax_compilation_cache_dir',
+          'jax_persistent_cache_min_compile_time_secs')
+  previous = {k: getattr(jax.config, k) for k in keys}
+  jax.config.update(keys[0], str(tmp_path_factory.mktemp('xla')))
+  jax.config.update(keys[1], 0.0)
+  compilation_cache.reset_cache()
+  yield
+  for key, value in previous.items():
+    jax.config.update(key, value)
+  compilation_cache.reset_cache()
 
 
 def _config(token_cache, **overrides):
@@ -268,19 +289,13 @@ def test_reliability_user_errors_are_one_line_with_exit_status_2(tmp_path):
 
 
 def test_reliability_internal_errors_keep_their_traceback():
-  from experiments import train as main  # pylint: disable=g-import-not-at-top
-
-  def user():
-    raise errors.UserError('bad key')
-
-  def bug():
-    raise RuntimeError('a bug')
-
   with pytest.raises(SystemExit) as exited:
-    main.run_reporting_user_errors(user)
+    with errors.exit_on_user_error():
+      raise errors.UserError('bad key')
   assert exited.value.code == 2
   with pytest.raises(RuntimeError, match='a bug'):
-    main.run_reporting_user_errors(bug)
+    with errors.exit_on_user_error():
+      raise RuntimeError('a bug')
 
 
 def test_reliability_overwrite_removes_old_results_before_training(
