@@ -20,6 +20,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 import numpy as np
 import pandas as pd
 import scipy.special
@@ -129,6 +130,8 @@ def predict_file(artifact: str, input_path: str, output_path: str, *,
 
 def main(argv):
   del argv
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # Loading logs each step at INFO.
   try:
     out = predict_file(
         FLAGS.artifact, FLAGS.input, FLAGS.output,
