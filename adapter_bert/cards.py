@@ -109,7 +109,7 @@ def render(results: Mapping[str, Any], meta: Mapping[str, Any],
   lines = [
       f"# Adapter card: {results['task']} on {meta['backbone']['name']}",
       '',
-      f"A {config['method']} artifact trained by adapter-bert: the trained "
+      f"An artifact of adapter-bert (method {config['method']}): the trained "
       f"{100 * results['trainable_share']:.2f}% of the parameters "
       f"({results['trainable_params']:,} of {results['total_params']:,}), "
       'loaded on top of the frozen pretrained backbone. The full training '
@@ -127,6 +127,10 @@ def render(results: Mapping[str, Any], meta: Mapping[str, Any],
   if results.get('data', {}).get('summary'):
     lines += ['', '## Data', '', _cell(results['data']['summary'])]
   columns = inference_columns(config)
+  texts = ("['first text'], ['second text']" if len(columns) == 2
+           else "['a text'], None")
+  predicted = ('logits[:, 0]  # The score.' if labels is None else
+               '[loaded.label_names[i] for i in logits.argmax(-1)]')
   column_flag = f' --text_columns {",".join(columns)}' if columns else ''
   lines += [
       '', '## Use', '',
@@ -139,9 +143,10 @@ def render(results: Mapping[str, Any], meta: Mapping[str, Any],
       'from adapter_bert import artifacts, backbones, inference',
       f'loaded = artifacts.load({artifact_dir!r})',
       'tokenizer = backbones.load_tokenizer(loaded.backbone)',
-      "arrays = inference.encode(tokenizer, ['a text'], None, "
+      f"arrays = inference.encode(tokenizer, {texts}, "
       f"{config['max_length']})",
       'logits = inference.classifier_outputs(loaded, arrays, batch_size=32)',
+      f'print({predicted})',
       '```', '', '## Software', '', '| package | version |', '|---|---|']
   lines += [f'| {k} | {_cell(v)} |' for k, v in versions.items()]
   return '\n'.join(lines) + '\n'

@@ -149,7 +149,9 @@ def test_card_fields_equal_results(run):
   text = open(os.path.join(run['artifact'], cards.CARD_FILE)).read()
   assert 'python -m experiments.predict --artifact' in text
   assert '--text_columns title,body' in text
-  assert 'artifacts.load(' in text
+  snippet = text.split('```python\n', 1)[1].split('```', 1)[0]
+  exec(compile(snippet, 'README.md', 'exec'), {})  # pylint: disable=exec-used
+  assert "['first text'], ['second text']" in snippet
 
 
 @pytest.mark.parametrize('task', ['rte', 'stsb'])
