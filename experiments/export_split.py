@@ -31,11 +31,14 @@ from adapter_bert import errors
 from adapter_bert import tasks as tasks_lib
 from experiments import fileio
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Config file, optionally with `:key=value,...`.',
-    lock_config=True)
-_OUT = flags.DEFINE_string('out', None, 'Output directory.')
-flags.mark_flags_as_required(['config', 'out'])
+
+def define_flags() -> None:
+  """Defined by the entry point only: importing claims no flag names."""
+  config_flags.DEFINE_config_file(
+      'config', None, 'Config file, optionally with `:key=value,...`.',
+      lock_config=True)
+  flags.DEFINE_string('out', None, 'Output directory.')
+  flags.mark_flags_as_required(['config', 'out'])
 
 
 def _lines(examples) -> str:
@@ -71,12 +74,13 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
-    meta = export(_CONFIG.value, _OUT.value)
+    meta = export(flags.FLAGS.config, flags.FLAGS.out)
   except (errors.UserError, FileNotFoundError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
-  print(f'{meta["task"]}: {meta["splits"]} -> {_OUT.value}')
+  print(f'{meta["task"]}: {meta["splits"]} -> {flags.FLAGS.out}')
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
