@@ -375,8 +375,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       config's checkpoint or locked by another live run, or no intact
       checkpoint to resume from.
   """
-  if config.distributed:
-    jax.distributed.initialize()
+  if config.distributed and not jax.distributed.is_initialized():
+    jax.distributed.initialize()  # Once per process: a sweep runs many.
   _validate(config)
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)

@@ -88,8 +88,9 @@ def main(argv):
   with errors.exit_on_user_error():
     results = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   if results.get('status') == 'done':
-    print(f"dev {results['dev']} | best {results['best_dev']} at step "
-          f"{results['best_step']} | test {results['test']} | trained "
+    print(f"dev (final step) {results['dev']} | best evaluated step "
+          f"{results['best_step']}: {results['best_dev']} | "
+          f"test {results['test']} | trained "
           f"{100 * results['trainable_share']:.2f}% of "
           f"{results['total_params']:,} parameters | "
           f"{results['train_seconds']:.0f} s of training")

@@ -134,6 +134,13 @@ def test_reliability_workdir_lock_refuses_a_live_holder_takes_a_stale_one(
   assert 'no longer running' in out
   assert (workdir / 'config.json').exists()
   assert not (workdir / '.lock').exists()  # Released at the end.
+  # A lock naming another host may be live there: refused, with the way out.
+  (workdir / '.lock').write_text(json.dumps(
+      dict(pid=1, host='elsewhere', since='2026-01-01T00:00:00+00:00')))
+  with pytest.raises(workdir_lock.WorkdirLocked,
+                     match=r'pid 1 on host elsewhere .*delete .*\.lock'):
+    with workdir_lock.hold(str(workdir)):
+      pass
 
 
 # Item 5: a damaged newest checkpoint falls back to the one before it.
