@@ -102,14 +102,36 @@ def partition(flat: Mapping[str, Any], paths: set[str]) -> tuple[Flat, Flat]:
   return trainable, frozen
 
 
-def learning_rate_schedule(lr: float, total_steps: int,
-                           warmup_frac: float) -> optax.Schedule:
-  """Linear warmup over warmup_frac of the steps, then linear decay to 0."""
+SCHEDULES = ('official', 'linear')
+
+
+def learning_rate_schedule(lr: float, total_steps: int, warmup_frac: float,
+                           kind: str = 'official') -> optax.Schedule:
+  """The learning rate of update t (t = 0, 1, ...), warmup then linear decay.
+
+  official: BERT's optimizer as the adapter code ran it: lr·t/W during the
+    warmup (W = int(warmup_frac·T)), then lr·(1 − t/T), a decay counted from
+    step 0, so the rate right after warmup is (1 − W/T)·lr (0.9·lr at 10%).
+  linear: Hugging Face's get_linear_schedule_with_warmup: lr·t/W, then a
+    decay from lr at t = W to 0 at t = T over the remaining steps.
+  """
+  if kind not in SCHEDULES:
+    raise ValueError(f'Unknown schedule {kind!r}; valid schedules: {SCHEDULES}')
   warmup = int(total_steps * warmup_frac)
-  return optax.join_schedules([
-      optax.linear_schedule(0.0, lr, max(warmup, 1)),
-      optax.linear_schedule(lr, 0.0, max(total_steps - warmup, 1)),
-  ], [warmup])
+  if kind == 'linear':
+    return optax.join_schedules([
+        optax.linear_schedule(0.0, lr, max(warmup, 1)),
+        optax.linear_schedule(lr, 0.0, max(total_steps - warmup, 1)),
+    ], [warmup])
+
+  def official(count):
+    t = jnp.asarray(count, jnp.float32)
+    decayed = lr * jnp.maximum(1.0 - t / max(total_steps, 1), 0.0)
+    if warmup <= 0:
+      return decayed
+    return jnp.where(t < warmup, lr * t / warmup, decayed)
+
+  return official
 
 
 def _decay_mask(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,10 +174,12 @@ def scale_by_adam_uncorrected(b1: float, b2: float,
 def make_optimizer(trainable: Mapping[str, Any], *, lr: float, total_steps: int,
                    warmup_frac: float = 0.1, weight_decay: float = 0.01,
                    clip_norm: float = 1.0, b1: float = 0.9, b2: float = 0.999,
-                   eps: float = 1e-6, bias_correction: bool = True
+                   eps: float = 1e-6, bias_correction: bool = True,
+                   schedule_kind: str = 'official'
                    ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  """AdamW with global-norm clipping over the trainable gradients (DESIGN §1)."""
-  schedule = learning_rate_schedule(lr, total_steps, warmup_frac)
+  """AdamW with global-norm clipping over the trainable gradients."""
+  schedule = learning_rate_schedule(lr, total_steps, warmup_frac,
+                                    schedule_kind)
   adam = (optax.scale_by_adam(b1=b1, b2=b2, eps=eps) if bias_correction else
           scale_by_adam_uncorrected(b1, b2, eps))
   tx = optax.chain(

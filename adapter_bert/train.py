@@ -34,13 +34,13 @@ from adapter_bert import data
 from adapter_bert import errors
 from adapter_bert import fusion
 from adapter_bert import optim
+from adapter_bert import run_config
 from adapter_bert import tasks as tasks_lib
 from adapter_bert import workdir_lock
 from adapter_bert.data import atomic
 
 # Config keys that may change between a run and its resumption.
-_RESUMABLE_KEYS = frozenset({'overwrite', 'log_every', 'predict', 'distributed',
-                             'eval_batch_size', 'cache_dir', 'keep_checkpoints'})
+_RESUMABLE_KEYS = run_config.RESUMABLE_KEYS
 
 
 def enable_compilation_cache(path: str | None = None) -> None:
@@ -150,7 +150,8 @@ def optimizer_for(config, trainable, total_steps: int):
       trainable, lr=config.lr, total_steps=total_steps,
       warmup_frac=config.warmup_frac, weight_decay=config.weight_decay,
       clip_norm=config.clip_norm, b1=config.adam_b1, b2=config.adam_b2,
-      eps=config.adam_eps, bias_correction=config.bias_correction)
+      eps=config.adam_eps, bias_correction=config.bias_correction,
+      schedule_kind=config.schedule)
 
 
 def replicate(tree):
@@ -591,8 +592,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       dev=final.get(task.eval_splits[0], {}),
       dev_all={k: v for k, v in final.items() if k not in ('step', 'score')},
       best_dev=progress['best_dev'], best_dev_all=progress['best_dev_all'],
-      best_step=progress['best_step'],
-      score=progress['best_score'], test=test_metrics,
+      best_step=progress['best_step'], best_score=progress['best_score'],
+      # Scored by the final step, as the official code; best_* are diagnostics.
+      score=final.get('score', -math.inf), schedule=config.schedule,
+      test=test_metrics,
       train_seconds=progress['train_seconds'], **report)
   if data_notes:
     results['data'] = data_notes

@@ -103,6 +103,9 @@ def base_config() -> ml_collections.ConfigDict:
   # no padding; data/packing.py). Classification and regression tasks only.
   c.packing = False
   c.warmup_frac = 0.1
+  # official: BERT's lr·t/W warmup, then lr·(1 − t/T) (the official code's);
+  # linear: warmup, then decay from lr to 0 over the rest (Hugging Face's).
+  c.schedule = 'official'
   c.weight_decay = 0.01
   c.clip_norm = 1.0
   c.adam_b1 = 0.9

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -75,15 +76,14 @@ def _rte_task():
   return tasks.get_task('rte')
 
 
-def test_adapter_steps_change_exactly_the_trainable_leaves():
+def _train_three_steps(method, top_k=0):
+  """Initial and trained full parameter trees, split by train.split_trainable."""
   model, _ = _tiny_flat()
   params = jax.jit(model.init)(jax.random.key(0),
                                _fixed_batch()['input_ids'])['params']
-  flat = optim.flatten(jax.tree.map(np.asarray, params))
-  paths = optim.trainable_paths(flat, optim.method_patterns('adapter', 2))
-  trainable, frozen = (optim.unflatten(t) for t in optim.partition(flat, paths))
-  before_t = jax.tree.map(np.array, trainable)
-  before_f = jax.tree.map(np.array, frozen)
+  initial = optim.flatten(jax.tree.map(np.array, params))
+  config = ml_collections.ConfigDict(dict(method=method, top_k=top_k))
+  trainable, frozen = train.split_trainable(config, 2, dict(initial))
   tx, _ = optim.make_optimizer(trainable, lr=1e-2, total_steps=10)
   opt_state = tx.init(trainable)
   # Moments (mu, nu) exist for trainable leaves only; the rest are counters.
@@ -97,19 +97,56 @@ def test_adapter_steps_change_exactly_the_trainable_leaves():
                                          _fixed_batch(seed=i),
                                          jax.random.key(i))
     assert np.isfinite(metrics['loss'])
-  for path, value in optim.flatten(before_f).items():
-    np.testing.assert_array_equal(optim.flatten(frozen)[path], value)
-  for path, value in optim.flatten(before_t).items():
-    assert not np.array_equal(optim.flatten(trainable)[path], value), path
+  # The model a run exports and evaluates: frozen and trained leaves merged.
+  final = {**optim.flatten(frozen), **optim.flatten(trainable)}
+  assert set(final) == set(initial)
+  changed = {p for p in initial if not np.array_equal(final[p], initial[p])}
+  return initial, changed
 
 
-def test_schedule_warmup_then_linear_decay():
+def _is_adapter_method_leaf(path):
+  return ('/adapter_' in path or 'layer_norm/' in path
+          or path.startswith('classifier/'))
+
+
+def test_adapter_steps_change_exactly_the_trainable_leaves():
+  # Observed on the merged model, so a wrong split (e.g. a trained pooler or
+  # a frozen LayerNorm) changes the set of leaves that move.
+  initial, changed = _train_three_steps('adapter')
+  expected = {p for p in initial if _is_adapter_method_leaf(p)}
+  assert 'bert/pooler/kernel' not in expected
+  assert changed == expected
+
+
+def test_full_fine_tuning_changes_the_frozen_leaves_of_adapter_tuning():
+  # The same observation is sensitive: under full fine-tuning the backbone,
+  # pooler included, moves.
+  initial, changed = _train_three_steps('full')
+  assert 'bert/pooler/kernel' in changed
+  assert 'bert/layer_0/attention/query/kernel' in changed
+  assert len(changed) > len({p for p in initial if _is_adapter_method_leaf(p)})
+
+
+def test_official_schedule_decays_from_step_zero():
+  # BERT's optimizer: lr·t/W in warmup, then lr·(1 − t/T).
   schedule = optim.learning_rate_schedule(1.0, 100, 0.1)
+  expected = {0: 0.0, 5: 0.5, 9: 0.9, 10: 0.9, 11: 0.89, 55: 0.45, 99: 0.01,
+              100: 0.0}
+  for t, value in expected.items():
+    assert float(schedule(t)) == pytest.approx(value, abs=1e-6), t
+  assert float(optim.learning_rate_schedule(2.0, 50, 0.0)(10)) == (
+      pytest.approx(1.6))
+
+
+def test_linear_schedule_warmup_then_decay_over_the_rest():
+  schedule = optim.learning_rate_schedule(1.0, 100, 0.1, 'linear')
   assert float(schedule(0)) == 0.0
   assert float(schedule(5)) == pytest.approx(0.5)
   assert float(schedule(10)) == pytest.approx(1.0)
   assert float(schedule(55)) == pytest.approx(0.5)
   assert float(schedule(100)) == pytest.approx(0.0)
+  with pytest.raises(ValueError, match='valid schedules'):
+    optim.learning_rate_schedule(1.0, 100, 0.1, 'cosine')
 
 
 def test_weight_decay_skips_layernorms_and_biases():
