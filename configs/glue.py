@@ -29,7 +29,7 @@ CPU_TASKS = ('rte', 'mrpc', 'stsb', 'cola', 'sst2')
 VENDORED_TASKS = ('cola', 'sst2', 'mrpc', 'stsb', 'rte', 'wnli')
 TASK_GROUPS = {'all': TASKS, 'cpu': CPU_TASKS, 'vendored': VENDORED_TASKS}
 SWEEPS = ('paper', 'fixed_m', 'finetune', 'layernorm', 'top_k', 'cpu',
-          'study', 'study_seeds', 'study_curves', 'study_init')
+          'study', 'study_seeds', 'study_curves', 'study_init', 'study_sst2')
 
 # The paper's GLUE grid (§3.2), used for every method without its own grid.
 PAPER_LRS = (3e-5, 3e-4, 3e-3)
@@ -202,7 +202,30 @@ def _study_init_runs(add, arg) -> None:
       add(task=INIT_TASK, seed=seed, init_scale=sigma, **point)
 
 
-_STUDY_SWEEPS = {'study_seeds': _study_seed_runs,
+def _most_often(values: list) -> object:
+  """The value chosen most often; ties go to the first chosen."""
+  return max(values, key=lambda v: (values.count(v), -values.index(v)))
+
+
+def _study_sst2_runs(add, arg) -> None:
+  """SST-2, seed 0: each method at the lr (and m) chosen most often elsewhere."""
+  with open(arg.selected) as f:
+    chosen = json.load(f)
+  def pick(label, index):
+    return _most_often([p[index] for t, p in sorted(chosen[label].items())
+                        if t != 'sst2'])
+  adapter_lr = pick('Adapters (8-256)', 3)
+  for m in sorted({64, pick('Adapters (8-256)', 2)}):
+    add(task='sst2', seed=0, **sweeps.method_keys('adapter', arg.placement),
+        m=m, lr=adapter_lr, epochs=CPU_EPOCHS)
+  for label, method in (('Full fine-tuning', 'full'),
+                        ('LayerNorm only', 'layernorm')):
+    add(task='sst2', seed=0, **sweeps.method_keys(method), lr=pick(label, 3),
+        epochs=CPU_EPOCHS)
+
+
+_STUDY_SWEEPS = {'study_sst2': _study_sst2_runs,
+                 'study_seeds': _study_seed_runs,
                  'study_curves': _study_curve_runs,
                  'study_init': _study_init_runs}
 

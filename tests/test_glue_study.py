@@ -140,3 +140,24 @@ def test_curve_and_init_sweeps_follow_the_selected_points(tmp_path):
       add, f'sweep=study_init,selected={path}'))
   assert len(init) == 3 * len(glue.INIT_SCALES)
   assert {p['m'] for p in init} == {8} and {p['lr'] for p in init} == {3e-4}
+
+
+def test_sst2_sweep_takes_the_choices_made_most_often(tmp_path):
+  from configs import glue  # pylint: disable=g-import-not-at-top
+  from experiments import sweep  # pylint: disable=g-import-not-at-top
+  chosen = {
+      'Adapters (8-256)': {'mrpc': ['mrpc', 'adapter', 8, 3e-4, 3.0],
+                           'rte': ['rte', 'adapter', 256, 3e-3, 3.0],
+                           'cola': ['cola', 'adapter', 8, 3e-4, 3.0]},
+      'Full fine-tuning': {'mrpc': ['mrpc', 'full', None, 2e-5, 3.0],
+                           'rte': ['rte', 'full', None, 5e-5, 3.0],
+                           'cola': ['cola', 'full', None, 5e-5, 3.0]},
+      'LayerNorm only': {'mrpc': ['mrpc', 'layernorm', None, 1e-2, 3.0]},
+  }
+  path = tmp_path / 'selected.json'
+  path.write_text(json.dumps(chosen))
+  points = sweep.collect(lambda add: glue.sweep(
+      add, f'sweep=study_sst2,selected={path}'))
+  assert [sweep.run_name(p) for p in points] == [
+      'sst2-adapter-m8-lr3e-4-ep3-s0', 'sst2-adapter-m64-lr3e-4-ep3-s0',
+      'sst2-full-lr5e-5-ep3-s0', 'sst2-layernorm-lr1e-2-ep3-s0']
