@@ -261,3 +261,8 @@ def test_backbone_depths(tmp_path):
 def test_extra_names_match_the_data_registry():
   from adapter_bert.data import extra as registry  # pylint: disable=g-import-not-at-top
   assert set(extra.DATASETS) == set(registry.EXTRA_DATASETS)
+
+
+def test_configs_name_the_library_methods_without_importing_it():
+  from adapter_bert import optim  # pylint: disable=g-import-not-at-top
+  assert common.METHODS == optim.METHODS
