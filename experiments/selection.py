@@ -38,15 +38,22 @@ def load_results(sweep_dir: str) -> list[Result]:
   return results
 
 
+# Per method, the config key that sets its trained-parameter count.
+SIZE_KEYS = {'adapter': 'm', 'top_k': 'top_k', 'lora': 'lora_rank',
+             'prefix': 'prefix_length'}
+
+
 def size(result: Result) -> int | None:
-  """What sets a method's parameter count: m (adapter), n (top_k), else None."""
-  method = result.get('method')
+  """What sets a method's parameter count (m, top k, LoRA rank, prefix length).
+
+  None for methods of one fixed size (full, LayerNorm, IA3, BitFit, ...).
+  """
+  key = SIZE_KEYS.get(result.get('method'))
+  if key is None:
+    return None
   config = result.get('config') or {}
-  if method == 'adapter':
-    return int(result.get('m', config.get('m')))
-  if method == 'top_k':
-    return int(result.get('top_k', config.get('top_k')))
-  return None
+  value = result.get(key, config.get(key))
+  return None if value is None else int(value)
 
 
 def score(result: Result) -> float:

@@ -64,3 +64,12 @@ def test_spread_of_one_value_is_unknown():
   mean, std, sem = study.mean_std_sem([5.0])
   assert mean == 5.0 and math.isnan(std) and math.isnan(sem)
   assert all(math.isnan(v) for v in study.mean_std_sem([]))
+
+
+def test_size_of_each_method():
+  from experiments import selection  # pylint: disable=g-import-not-at-top
+  config = dict(m=64, top_k=3, lora_rank=8, prefix_length=16)
+  sizes = {method: selection.size(dict(method=method, config=config))
+           for method in ('adapter', 'top_k', 'lora', 'prefix', 'ia3', 'full')}
+  assert sizes == {'adapter': 64, 'top_k': 3, 'lora': 8, 'prefix': 16,
+                   'ia3': None, 'full': None}
