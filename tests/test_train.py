@@ -143,7 +143,7 @@ def test_bad_config_values_list_valid_ones():
   with pytest.raises(ValueError, match='valid tasks'):
     glue.get_config('task=imdb')
   with pytest.raises(ValueError, match='valid methods'):
-    glue.get_config('method=lora')
+    glue.get_config('method=prompt_tuning')
   with pytest.raises(ValueError, match='known keys'):
     glue.get_config('bottleneck=3')
 
