@@ -8,6 +8,7 @@ adapter-only artifact and `results.json`, written atomically at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -161,8 +162,9 @@ def replicate(tree):
       mesh, jax.sharding.PartitionSpec()))
 
 
-def _to_device(batch: Mapping[str, np.ndarray],
-               sharding: jax.sharding.Sharding) -> dict[str, jax.Array]:
+def to_device(batch: Mapping[str, np.ndarray],
+              sharding: jax.sharding.Sharding) -> dict[str, jax.Array]:
+  """This process's rows of a global host batch, as one sharded device batch."""
   local = data.host_slice(batch, jax.process_index(), jax.process_count())
   return data.shard_batch(local, sharding)
 
@@ -179,11 +181,71 @@ def predict_outputs(eval_step, trainable, frozen, arrays, batch_size: int,
   for batch in data.eval_batches(arrays, None, batch_size, packing=packing,
                                  num_groups=len(sharding.device_set)):
     keep = batch.pop('mask') == 1
-    out = eval_step(trainable, frozen, _to_device(batch, sharding))
+    out = eval_step(trainable, frozen, to_device(batch, sharding))
     if jax.process_count() > 1:
       out = multihost_utils.process_allgather(out, tiled=True)
     outputs.append(jax.tree.map(lambda x: np.asarray(x)[keep], out))
   return outputs
+
+
+# --------------------------------------------------------------------------
+# Setting a run up.
+
+
+@dataclasses.dataclass
+class Run:
+  """A run ready to step: what training, the benchmark and the profiler share.
+
+  `trainable`, `frozen` and `opt_state` are replicated on every device;
+  `train_step` donates the buffers of the first two arguments it is given.
+  """
+  config: ml_collections.ConfigDict
+  task: tasks_lib.Task
+  backbone: backbones.Backbone
+  model: Any
+  trainable: Any
+  frozen: Any
+  opt_state: Any
+  tx: optax.GradientTransformation
+  schedule: optax.Schedule
+  report: dict[str, Any]
+  batch_sharding: jax.sharding.Sharding
+  train_step: Callable
+  eval_step: Callable
+
+  def to_device(self, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
+    return to_device(batch, self.batch_sharding)
+
+
+def setup(config: ml_collections.ConfigDict, total_steps: int, *,
+          task: tasks_lib.Task | None = None,
+          backbone: backbones.Backbone | None = None) -> Run:
+  """The model, trainable split, optimizer, replicated state and jit steps.
+
+  Reads no data: `total_steps` (for the learning-rate schedule) comes from the
+  caller, who may have counted a training split or not. `task` and
+  `backbone` default to the config's; pass them when already built (or, for
+  the benchmark, a backbone with another shape).
+  """
+  task = task or tasks_lib.from_config(config)
+  backbone = backbone or backbones.resolve(config.backbone)
+  model = task.build_model(config, backbone.config)
+  flat = optim.flatten(builder.initial_params(model, backbone, config.seed))
+  flat = fusion.load_norms(config, flat)  # A no-op unless fusing adapters.
+  trainable, frozen = split_trainable(config, backbone.config.num_layers, flat)
+  del flat
+  report = optim.parameter_report(optim.flatten(trainable),
+                                  optim.flatten(frozen))
+  tx, schedule = optimizer_for(config, trainable, total_steps)
+  trainable, frozen = replicate((trainable, frozen))
+  opt_state = replicate(tx.init(trainable))
+  return Run(config=config, task=task, backbone=backbone, model=model,
+             trainable=trainable, frozen=frozen, opt_state=opt_state, tx=tx,
+             schedule=schedule, report=report,
+             batch_sharding=data.data_sharding(),
+             train_step=make_train_step(model, task, tx,
+                                        fusion.regularizer(config)),
+             eval_step=make_eval_step(model))
 
 
 # --------------------------------------------------------------------------
@@ -420,21 +482,15 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   eval_every = config.eval_every or steps_per_epoch
   checkpoint_every = config.checkpoint_every or eval_every
 
-  # Model and trainable subset.
-  model = task.build_model(config, backbone.config)
-  flat = optim.flatten(builder.initial_params(model, backbone, config.seed))
-  flat = fusion.load_norms(config, flat)  # A no-op unless fusing adapters.
-  trainable, frozen = split_trainable(config, backbone.config.num_layers, flat)
-  report = optim.parameter_report(optim.flatten(trainable),
-                                  optim.flatten(frozen))
+  # Model, trainable subset, optimizer and steps.
+  run = setup(config, total_steps, task=task, backbone=backbone)
+  trainable, frozen, opt_state = run.trainable, run.frozen, run.opt_state
+  report, schedule = run.report, run.schedule
+  batch_sharding = run.batch_sharding
   _say(f"{config.task}: {config.method} trains {report['trainable_params']:,}"
        f" of {report['total_params']:,} parameters "
        f"({100 * report['trainable_share']:.2f}%), {total_steps} steps of "
        f'{config.batch_size} on {jax.device_count()} device(s).')
-  tx, schedule = optimizer_for(config, trainable, total_steps)
-  batch_sharding = data.data_sharding()
-  trainable, frozen = replicate((trainable, frozen))
-  opt_state = replicate(tx.init(trainable))
 
   # Resume, from the newest checkpoint that is intact.
   manager = ocp.CheckpointManager(
@@ -458,8 +514,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     _say(f'Resumed {workdir} at step {step}.')
   _trim_log(os.path.join(workdir, 'metrics.jsonl'), progress['step'])
 
-  train_step = make_train_step(model, task, tx, fusion.regularizer(config))
-  eval_step = make_eval_step(model)
+  train_step, eval_step = run.train_step, run.eval_step
   log = _Logger(workdir)
   base_rng = jax.random.key(config.seed)
 
@@ -518,7 +573,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       batch = next(batches)
       rng = jax.random.fold_in(base_rng, step)
       trainable, opt_state, metrics = train_step(
-          trainable, opt_state, frozen, _to_device(batch, batch_sharding), rng)
+          trainable, opt_state, frozen, to_device(batch, batch_sharding), rng)
       step += 1
       window_examples += config.batch_size
       loss = float(metrics['loss'])

@@ -8,10 +8,10 @@ r"""Speed, memory and FLOPs of adapter_bert's real train step: adapter vs full.
   python -m experiments.benchmark --methods=adapter,lora,ia3,prefix,bitfit \
       --m=23 --set=lora_rank=25,prefix_length=49,prefix_mlp=true  # ~1% each.
 
-Each method is built as `train.train_and_evaluate` builds it (a GLUE config
-from configs/glue.py, the task's model, optim's partition and optimizer,
-replicated parameters, the loop's data-sharded batch) and its
-`train.make_train_step` is compiled ahead of time, so the compile time, XLA's
+Each method is built by `train.setup`, as `train.train_and_evaluate` builds
+it (a GLUE config from configs/glue.py, the task's model, the trainable
+split, optimizer, replicated parameters, the loop's data-sharded batch), and
+the run's train step is compiled ahead of time, so the compile time, XLA's
 memory analysis and FLOP count describe the very program that is then timed:
 the median (min, max) of --steps steps, each waited for with
 `block_until_ready`, on random token ids (every position real). The machines
@@ -51,7 +51,6 @@ import numpy as np
 
 from adapter_bert import backbones
 from adapter_bert import builder
-from adapter_bert import data
 from adapter_bert import modeling
 from adapter_bert import optim
 from adapter_bert import tasks as tasks_lib
@@ -289,48 +288,32 @@ def time_compiled(step: Callable[[Any], Any], state: Any, steps: int
   return first, times, state
 
 
-def build_method(method: str, settings: Settings,
-                 backbone: backbones.Backbone) -> dict[str, Any]:
-  """A method's model, replicated state and device batch, as training has them.
+def build_method(method: str, settings: Settings, backbone: backbones.Backbone
+                 ) -> tuple[train.Run, dict[str, jax.Array]]:
+  """(run, device batch): `method` set up by training's own `train.setup`.
 
-  Shared by this benchmark and experiments/profile_step.py.
+  The batch is random ids at the benchmark's shapes, put on the devices by
+  training's host-to-device path. Shared with experiments/profile_step.py.
   """
   config = make_config(method, settings)
-  task, model = make_task_and_model(config, backbone.config)
-  params = builder.initial_params(model, backbone, config.seed)
-  trainable, frozen = train.split_trainable(
-      config, backbone.config.num_layers, optim.flatten(params))
-  del params
-  report = optim.parameter_report(optim.flatten(trainable),
-                                  optim.flatten(frozen))
-  tx, _ = train.optimizer_for(config, trainable, _SCHEDULE_STEPS)
-  trainable, frozen = train.replicate((trainable, frozen))
-  opt_state = train.replicate(tx.init(trainable))
-  host_batch = random_batch(backbone.config.vocab_size, task.num_outputs,
+  run = train.setup(config, _SCHEDULE_STEPS, backbone=backbone)
+  host_batch = random_batch(backbone.config.vocab_size, run.task.num_outputs,
                             settings.batch_size, settings.seq_len,
                             settings.seed)
-  # The training loop's own host-to-device path.
-  batch = train._to_device(  # pylint: disable=protected-access
-      host_batch, data.data_sharding())
-  return dict(config=config, task=task, model=model, tx=tx, report=report,
-              trainable=trainable, frozen=frozen, opt_state=opt_state,
-              batch=batch)
+  return run, run.to_device(host_batch)
 
 
 def benchmark_method(method: str, settings: Settings,
                      backbone: backbones.Backbone) -> dict[str, Any]:
   """Builds, compiles and times one method's train (and eval) step."""
-  state = build_method(method, settings, backbone)
-  config, task, model, tx, report, batch, frozen = (
-      state[k] for k in ('config', 'task', 'model', 'tx', 'report', 'batch',
-                         'frozen'))
-  trainable, opt_state = state.pop('trainable'), state.pop('opt_state')
-  base_rng = jax.random.key(config.seed)
+  run, batch = build_method(method, settings, backbone)
+  report, frozen = run.report, run.frozen
+  trainable, opt_state = run.trainable, run.opt_state
+  base_rng = jax.random.key(run.config.seed)
 
   # Compile ahead of time: the analyses below describe the program we time.
-  train_step = train.make_train_step(model, task, tx)
   start = time.perf_counter()
-  compiled = train_step.lower(trainable, opt_state, frozen, batch,
+  compiled = run.train_step.lower(trainable, opt_state, frozen, batch,
                               base_rng).compile()
   compile_s = time.perf_counter() - start
   flops = step_flops(compiled)
@@ -365,17 +348,16 @@ def benchmark_method(method: str, settings: Settings,
                                          else flops / median / 1e9))
 
   if settings.inference:
-    result['inference'] = _benchmark_eval(model, trainable, frozen, batch,
-                                          settings)
+    result['inference'] = _benchmark_eval(run.eval_step, trainable, frozen,
+                                          batch, settings)
   return result
 
 
-def _benchmark_eval(model, trainable, frozen, batch,
+def _benchmark_eval(eval_step, trainable, frozen, batch,
                     settings: Settings) -> dict[str, Any]:
-  """Examples/s of `train.make_eval_step` on the same batch."""
+  """Examples/s of the run's eval step on the same batch."""
   inputs = {k: batch[k] for k in ('input_ids', 'token_type_ids',
                                   'attention_mask')}
-  eval_step = train.make_eval_step(model)
   start = time.perf_counter()
   compiled = eval_step.lower(trainable, frozen, inputs).compile()
   compile_s = time.perf_counter() - start

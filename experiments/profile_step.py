@@ -30,7 +30,6 @@ from absl import app
 from absl import flags
 import jax
 
-from adapter_bert import train
 from experiments import benchmark
 from experiments import fileio
 
@@ -98,14 +97,12 @@ def _read_trace(trace_dir: str):
 
 def profile(settings: benchmark.Settings, method: str, steps: int,
             trace_dir: str) -> dict[str, Any]:
-  state = benchmark.build_method(method, settings,
-                                 benchmark.resolve_backbone(settings.backbone))
-  trainable, opt_state = state.pop('trainable'), state.pop('opt_state')
-  frozen, batch = state['frozen'], state['batch']
-  tx = state['tx']
+  run, batch = benchmark.build_method(
+      method, settings, benchmark.resolve_backbone(settings.backbone))
+  trainable, opt_state, frozen = run.trainable, run.opt_state, run.frozen
   key = jax.random.key(0)
-  compiled = train.make_train_step(state['model'], state['task'], tx).lower(
-      trainable, opt_state, frozen, batch, key).compile()
+  compiled = run.train_step.lower(trainable, opt_state, frozen, batch,
+                                  key).compile()
 
   def run(count, offset):
     nonlocal trainable, opt_state

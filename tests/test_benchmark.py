@@ -12,6 +12,7 @@ import pytest
 
 from adapter_bert import backbones
 from adapter_bert import optim
+from adapter_bert import train
 from experiments import benchmark
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +37,33 @@ def test_smoke_run_end_to_end(tmp_path):
   assert results['device']['platform'] == jax.devices()[0].platform
   assert len(results['load_before']) == len(results['load_after']) == 3
   assert 0 < results['adapter_over_full']['opt_state_bytes'] < 0.05
+
+
+def test_the_benchmark_steps_what_train_setup_builds(monkeypatch):
+  # The benchmark (and profile_step, through it) must time training's own
+  # program: its run comes from train.setup, the function train_and_evaluate
+  # sets every run up with, and not from a copy of it.
+  built = []
+  real_setup = train.setup
+
+  def spy(*args, **kwargs):
+    built.append(real_setup(*args, **kwargs))
+    return built[-1]
+
+  monkeypatch.setattr(train, 'setup', spy)
+  settings = benchmark.Settings.smoke_settings(batch_size=4, seq_len=16)
+  backbone = backbones.resolve('tiny')
+  run, batch = benchmark.build_method('adapter', settings, backbone)
+  assert built == [run]
+  reference = real_setup(benchmark.make_config('adapter', settings), 1000,
+                         backbone=backbone)
+  paths = lambda tree: sorted(optim.flatten(tree))
+  assert paths(run.trainable) == paths(reference.trainable)
+  assert paths(run.frozen) == paths(reference.frozen)
+  assert any('adapter_ffn' in p for p in paths(run.trainable))
+  args = (run.trainable, run.opt_state, run.frozen, batch, jax.random.key(0))
+  assert (run.train_step.lower(*args).as_text()
+          == reference.train_step.lower(*args).as_text())
 
 
 def _dense_dominated_config():

@@ -42,12 +42,12 @@ opt_state = train.replicate(tx.init(trainable))
 step = train.make_train_step(model, tasks.get_task('rte'), tx)
 sharding = data.data_sharding()
 local = data.host_slice(batch, jax.process_index(), jax.process_count())
-global_batch = train._to_device(batch, sharding)
+global_batch = train.to_device(batch, sharding)
 seen = multihost_utils.process_allgather(global_batch['input_ids'], tiled=True)
 losses = []
 for i in range(2):
   trainable, opt_state, m = step(trainable, opt_state, frozen,
-                                 train._to_device(batch, sharding),
+                                 train.to_device(batch, sharding),
                                  jax.random.key(i))
   losses.append(float(m['loss']))
 out = {k: np.asarray(v.addressable_data(0))

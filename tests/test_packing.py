@@ -223,7 +223,7 @@ for pooling in ('pooler', 'mean'):
                                     num_groups=jax.device_count()))
     copy = jax.tree.map(lambda x: x.copy(), trainable)
     updated, _, metrics = step(copy, optax.sgd(1.0).init(copy), frozen,
-                               train._to_device(batch, sharding),
+                               train.to_device(batch, sharding),
                                jax.random.key(0))
     out[f'{pooling}/loss/{packing}'] = float(metrics['loss'])
     out[f'{pooling}/kernel/{packing}'] = np.asarray(

@@ -405,9 +405,9 @@ def test_only_the_method_trains_and_has_optimizer_state(method):
       methods=(method,), batch_size=4, seq_len=16,
       overrides='warmup_frac=0.0,prefix_length=2')
   backbone = backbones.resolve('tiny')
-  state = benchmark.build_method(method, settings, backbone)
-  trainable = _flat(state['trainable'])
-  frozen = _flat(state['frozen'])
+  run, batch = benchmark.build_method(method, settings, backbone)
+  trainable = _flat(run.trainable)
+  frozen = _flat(run.frozen)
   assert set(trainable) == _expected_trainable(method,
                                                set(trainable) | set(frozen))
   if method == 'bitfit':
@@ -416,14 +416,13 @@ def test_only_the_method_trains_and_has_optimizer_state(method):
     assert not any(p.endswith(('/kernel', '/scale', '/embedding'))
                    for p in trainable if p.startswith('bert/'))
   # Adam's two moments for the trainable leaves, and nothing else but counts.
-  moments = [x for x in jax.tree.leaves(state['opt_state']) if x.ndim]
+  moments = [x for x in jax.tree.leaves(run.opt_state) if x.ndim]
   assert sum(x.size for x in moments) == 2 * optim.count(trainable)
-  assert benchmark.tree_bytes(state['opt_state']) <= 2 * benchmark.tree_bytes(
-      state['trainable']) + 64
+  assert benchmark.tree_bytes(run.opt_state) <= 2 * benchmark.tree_bytes(
+      run.trainable) + 64
   before = jax.tree.map(np.array, trainable)
-  step = train.make_train_step(state['model'], state['task'], state['tx'])
-  new, _, metrics = step(state['trainable'], state['opt_state'],
-                         state['frozen'], state['batch'], jax.random.key(0))
+  new, _, metrics = run.train_step(run.trainable, run.opt_state, run.frozen,
+                                   batch, jax.random.key(0))
   assert np.isfinite(float(metrics['loss']))
   new = _flat(new)
   assert set(new) == set(before)

@@ -58,7 +58,7 @@ sharding = data.data_sharding()
 losses = []
 for i in range(2):
   trainable, opt_state, m = step(trainable, opt_state, frozen,
-                                 train._to_device(batch, sharding),
+                                 train.to_device(batch, sharding),
                                  jax.random.key(i))
   losses.append(float(m['loss']))
 out = {k: np.asarray(v) for k, v in optim.flatten(trainable).items()}
