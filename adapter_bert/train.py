@@ -34,6 +34,7 @@ from adapter_bert import checksums
 from adapter_bert import data
 from adapter_bert import errors
 from adapter_bert import fusion
+from adapter_bert import inference
 from adapter_bert import optim
 from adapter_bert import run_config
 from adapter_bert import tasks as tasks_lib
@@ -102,7 +103,7 @@ def make_train_step(model, task: tasks_lib.Task,
     outputs = model.apply({'params': params}, batch['input_ids'],
                           batch['token_type_ids'], batch['attention_mask'],
                           deterministic=False, rngs={'dropout': rng},
-                          **_packed_inputs(batch))
+                          **inference.packed_inputs(batch))
     per_example = task.loss(outputs, batch)
     loss = jnp.sum(per_example * batch['mask']) / jnp.maximum(
         batch['mask'].sum(), 1.0)
@@ -116,24 +117,6 @@ def make_train_step(model, task: tasks_lib.Task,
                                   'grad_norm': optax.global_norm(grads)}
 
   return jax.jit(train_step, donate_argnums=(0, 1))
-
-
-def _packed_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
-  """A packed batch's extra model inputs (data/packing.py); {} if unpacked."""
-  return {k: batch[k] for k in data.PACKED_KEYS if k in batch}
-
-
-def make_eval_step(model) -> Callable:
-  """jit(eval_step)(trainable, frozen, batch) -> the model's outputs."""
-
-  def eval_step(trainable, frozen, batch):
-    params = optim.unflatten({**optim.flatten(frozen),
-                              **optim.flatten(trainable)})
-    return model.apply({'params': params}, batch['input_ids'],
-                       batch['token_type_ids'], batch['attention_mask'],
-                       deterministic=True, **_packed_inputs(batch))
-
-  return jax.jit(eval_step)
 
 
 def split_trainable(config, num_layers: int,
@@ -153,39 +136,6 @@ def optimizer_for(config, trainable, total_steps: int):
       clip_norm=config.clip_norm, b1=config.adam_b1, b2=config.adam_b2,
       eps=config.adam_eps, bias_correction=config.bias_correction,
       schedule_kind=config.schedule)
-
-
-def replicate(tree):
-  """Puts a pytree on every device (parameters and optimizer state)."""
-  mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ('data',))
-  return jax.device_put(tree, jax.sharding.NamedSharding(
-      mesh, jax.sharding.PartitionSpec()))
-
-
-def to_device(batch: Mapping[str, np.ndarray],
-              sharding: jax.sharding.Sharding) -> dict[str, jax.Array]:
-  """This process's rows of a global host batch, as one sharded device batch."""
-  local = data.host_slice(batch, jax.process_index(), jax.process_count())
-  return data.shard_batch(local, sharding)
-
-
-def predict_outputs(eval_step, trainable, frozen, arrays, batch_size: int,
-                    sharding, packing: bool = False) -> list[Any]:
-  """Model outputs for every row of a split, each once, in order.
-
-  One entry per batch (the real rows only), not concatenated: per-token
-  outputs differ in length from bucket to bucket; the task assembles them.
-  With `packing`, each batch is packed with one group per device.
-  """
-  outputs = []
-  for batch in data.eval_batches(arrays, None, batch_size, packing=packing,
-                                 num_groups=len(sharding.device_set)):
-    keep = batch.pop('mask') == 1
-    out = eval_step(trainable, frozen, to_device(batch, sharding))
-    if jax.process_count() > 1:
-      out = multihost_utils.process_allgather(out, tiled=True)
-    outputs.append(jax.tree.map(lambda x: np.asarray(x)[keep], out))
-  return outputs
 
 
 # --------------------------------------------------------------------------
@@ -214,7 +164,7 @@ class Run:
   eval_step: Callable
 
   def to_device(self, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
-    return to_device(batch, self.batch_sharding)
+    return inference.to_device(batch, self.batch_sharding)
 
 
 def setup(config: ml_collections.ConfigDict, total_steps: int, *,
@@ -237,15 +187,15 @@ def setup(config: ml_collections.ConfigDict, total_steps: int, *,
   report = optim.parameter_report(optim.flatten(trainable),
                                   optim.flatten(frozen))
   tx, schedule = optimizer_for(config, trainable, total_steps)
-  trainable, frozen = replicate((trainable, frozen))
-  opt_state = replicate(tx.init(trainable))
+  trainable, frozen = inference.replicate((trainable, frozen))
+  opt_state = inference.replicate(tx.init(trainable))
   return Run(config=config, task=task, backbone=backbone, model=model,
              trainable=trainable, frozen=frozen, opt_state=opt_state, tx=tx,
              schedule=schedule, report=report,
              batch_sharding=data.data_sharding(),
              train_step=make_train_step(model, task, tx,
                                         fusion.regularizer(config)),
-             eval_step=make_eval_step(model))
+             eval_step=inference.make_eval_step(model))
 
 
 # --------------------------------------------------------------------------
@@ -523,9 +473,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   def evaluate(step):
     results = {}
     for split, s in evals.items():
-      outputs = predict_outputs(eval_step, trainable, frozen, s.arrays,
-                                config.eval_batch_size, batch_sharding,
-                                packing=config.packing)
+      outputs = inference.predict(
+          lambda b: eval_step(trainable, frozen, b), s.arrays,
+          config.eval_batch_size, sharding=batch_sharding,
+          packing=config.packing)
       latest[split] = (step, outputs)
       results[split] = task.evaluate(outputs, s)
       log.write(step, split, results[split])
@@ -573,7 +524,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       batch = next(batches)
       rng = jax.random.fold_in(base_rng, step)
       trainable, opt_state, metrics = train_step(
-          trainable, opt_state, frozen, to_device(batch, batch_sharding), rng)
+          trainable, opt_state, frozen, run.to_device(batch), rng)
       step += 1
       window_examples += config.batch_size
       loss = float(metrics['loss'])
@@ -630,9 +581,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if latest.get(split, (None,))[0] == step:  # Evaluated at this step.
         outputs = latest[split][1]
       else:
-        outputs = predict_outputs(eval_step, trainable, frozen, s.arrays,
-                                  config.eval_batch_size, batch_sharding,
-                                  packing=config.packing)
+        outputs = inference.predict(
+            lambda b: eval_step(trainable, frozen, b), s.arrays,
+            config.eval_batch_size, sharding=batch_sharding,
+            packing=config.packing)
       if _is_chief():
         task.save_predictions(split, s, outputs,
                               os.path.join(workdir, 'predictions'))

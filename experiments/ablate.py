@@ -24,6 +24,7 @@ paper's heatmap.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import re
@@ -38,7 +39,7 @@ import numpy as np
 
 from adapter_bert import artifacts
 from adapter_bert import backbones
-from adapter_bert import data
+from adapter_bert import inference
 from adapter_bert import optim
 from adapter_bert import tasks as tasks_lib
 from experiments import fileio
@@ -110,11 +111,8 @@ def evaluate(model, task, features, params, batch_size: int,
              apply_fn=None) -> dict[str, float]:
   """The task's metrics of `model` at `params` on a split's features."""
   apply_fn = apply_fn or jax.jit(_apply(model))
-  outputs = []
-  for batch in data.eval_batches(features.arrays, None, batch_size):
-    mask = batch.pop('mask') == 1
-    out = apply_fn(params, batch)
-    outputs.append(jax.tree.map(lambda x: np.asarray(x)[mask], out))
+  outputs = inference.predict(functools.partial(apply_fn, params),
+                              features.arrays, batch_size)
   return task.evaluate(outputs, features)
 
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from adapter_bert import artifacts
 from adapter_bert import backbones
-from adapter_bert import data
 from adapter_bert import fusion
+from adapter_bert import inference
 from adapter_bert import tasks as tasks_lib
 from experiments import ablate
 from experiments import fileio
@@ -56,10 +56,14 @@ def mean_attention(artifact: str, max_examples: int = 0, batch_size: int = 64,
   names = fusion.site_names(loaded.model.adapter_plan)
   sums = {site: np.zeros(len(n)) for site, n in names.items()}
   tokens = 0.0
-  for batch in data.eval_batches(features.arrays, None, batch_size):
-    rows = batch.pop('mask')[:, None, None]
-    weights = fusion.attention_weights(loaded.model, loaded.params, batch)
-    mask = batch['attention_mask'][..., None] * rows
+
+  def weights_and_mask(batch):
+    return (fusion.attention_weights(loaded.model, loaded.params, batch),
+            batch['attention_mask'])
+
+  for weights, attention_mask in inference.predict(
+      weights_and_mask, features.arrays, batch_size):
+    mask = np.asarray(attention_mask)[..., None]
     tokens += float(mask.sum())
     for site, w in weights.items():
       sums[site] += (w * mask).sum((0, 1))

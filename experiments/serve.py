@@ -21,6 +21,7 @@ its own model, batches of the same size), both compiled first, the median of
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import sys
 import time
@@ -34,6 +35,7 @@ import numpy as np
 
 from adapter_bert import artifacts
 from adapter_bert import backbones
+from adapter_bert import inference
 from adapter_bert import data
 from adapter_bert import multitask
 from adapter_bert import tasks as tasks_lib
@@ -116,11 +118,9 @@ def encode(mt: multitask.MultiTaskModel, tokenizer,
 def mixed_logits(mt: multitask.MultiTaskModel, arrays: Mapping[str, Any],
                  task_ids: np.ndarray, batch_size: int) -> np.ndarray:
   """[N, max outputs] logits, the requests in mixed-task batches."""
-  outputs = []
-  for batch in data.eval_batches(arrays, task_ids, batch_size):
-    mask = batch.pop('mask') == 1
-    ids = batch.pop('labels')
-    outputs.append(np.asarray(mt.logits(batch, ids))[mask])
+  # The task ids ride along as the batch's labels.
+  outputs = inference.predict(lambda b: mt.logits(b, b['labels']), arrays,
+                              batch_size, row_ids=task_ids)
   return np.concatenate(outputs)
 
 
@@ -135,10 +135,7 @@ def one_model_at_a_time(loaded: Sequence[artifacts.LoadedArtifact],
     if not len(rows):
       continue
     sub = {k: v[rows] for k, v in arrays.items()}
-    logits = []
-    for batch in data.eval_batches(sub, None, batch_size):
-      mask = batch.pop('mask') == 1
-      logits.append(np.asarray(fn(p, batch))[mask])
+    logits = inference.predict(functools.partial(fn, p), sub, batch_size)
     out[rows, :artifact.model.num_outputs] = np.concatenate(logits)
   return out
 

@@ -22,7 +22,8 @@ import sys, numpy as np, jax
 from jax.experimental import multihost_utils
 if sys.argv[2] == 'distributed':
   jax.distributed.initialize()
-from adapter_bert import adapters, backbones, data, modeling, optim, tasks, train
+from adapter_bert import adapters, backbones, data, inference, modeling, optim
+from adapter_bert import tasks, train
 config = backbones.TINY_CONFIG
 model = modeling.BertClassifier(config, 2, adapter_plan=adapters.build_plan(
     2, 'houlsby', size=8, init_scale=1e-2))
@@ -37,17 +38,17 @@ flat = optim.flatten(jax.tree.map(np.asarray, params))
 paths = optim.trainable_paths(flat, optim.method_patterns('adapter', 2))
 trainable, frozen = (optim.unflatten(t) for t in optim.partition(flat, paths))
 tx, _ = optim.make_optimizer(trainable, lr=1e-2, total_steps=10)
-trainable, frozen = train.replicate((trainable, frozen))
-opt_state = train.replicate(tx.init(trainable))
+trainable, frozen = inference.replicate((trainable, frozen))
+opt_state = inference.replicate(tx.init(trainable))
 step = train.make_train_step(model, tasks.get_task('rte'), tx)
 sharding = data.data_sharding()
 local = data.host_slice(batch, jax.process_index(), jax.process_count())
-global_batch = train.to_device(batch, sharding)
+global_batch = inference.to_device(batch, sharding)
 seen = multihost_utils.process_allgather(global_batch['input_ids'], tiled=True)
 losses = []
 for i in range(2):
   trainable, opt_state, m = step(trainable, opt_state, frozen,
-                                 train.to_device(batch, sharding),
+                                 inference.to_device(batch, sharding),
                                  jax.random.key(i))
   losses.append(float(m['loss']))
 out = {k: np.asarray(v.addressable_data(0))

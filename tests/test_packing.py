@@ -17,6 +17,7 @@ from adapter_bert import errors
 from adapter_bert import modeling
 from adapter_bert import optim
 from adapter_bert import tasks
+from adapter_bert import inference
 from adapter_bert import train
 from adapter_bert.data import batching
 from adapter_bert.data import packing
@@ -162,7 +163,7 @@ def test_packed_logits_and_gradients_equal_unpacked_on_minilm(
   paths = optim.trainable_paths(flat, optim.method_patterns(
       'adapter', config.num_layers))
   trainable, frozen = (optim.unflatten(t) for t in optim.partition(flat, paths))
-  eval_step = train.make_eval_step(model)
+  eval_step = inference.make_eval_step(model)
   # SGD with lr 1: the step's update is minus the gradient.
   train_step = train.make_train_step(model, tasks.get_task('mrpc'),
                                      optax.sgd(1.0))
@@ -193,6 +194,7 @@ _DEVICE_SCRIPT = r'''
 import dataclasses, json, sys
 import jax, numpy as np, optax
 from adapter_bert import adapters, backbones, data, modeling, optim, tasks
+from adapter_bert import inference
 from adapter_bert import train
 from tests.test_batching import make_arrays
 config = dataclasses.replace(backbones.TINY_CONFIG, hidden_dropout=0.0,
@@ -211,11 +213,11 @@ for pooling in ('pooler', 'mean'):
   flat['classifier/kernel'] = flat['classifier/kernel'] * 100
   paths = optim.trainable_paths(flat, optim.method_patterns('adapter', 2))
   trainable, frozen = (optim.unflatten(t) for t in optim.partition(flat, paths))
-  trainable, frozen = train.replicate((trainable, frozen))
-  eval_step = train.make_eval_step(model)
+  trainable, frozen = inference.replicate((trainable, frozen))
+  eval_step = inference.make_eval_step(model)
   for packing in (False, True):
-    outputs = train.predict_outputs(eval_step, trainable, frozen, arrays, 12,
-                                    sharding, packing=packing)
+    outputs = inference.predict(lambda b: eval_step(trainable, frozen, b),
+                                arrays, 12, sharding=sharding, packing=packing)
     out[f'{pooling}/eval/{packing}'] = np.concatenate(outputs).tolist()
     step = train.make_train_step(model, tasks.get_task('rte'), optax.sgd(1.0))
     batch = next(data.train_batches(arrays, labels, 8, seed=0,
@@ -223,7 +225,7 @@ for pooling in ('pooler', 'mean'):
                                     num_groups=jax.device_count()))
     copy = jax.tree.map(lambda x: x.copy(), trainable)
     updated, _, metrics = step(copy, optax.sgd(1.0).init(copy), frozen,
-                               train.to_device(batch, sharding),
+                               inference.to_device(batch, sharding),
                                jax.random.key(0))
     out[f'{pooling}/loss/{packing}'] = float(metrics['loss'])
     out[f'{pooling}/kernel/{packing}'] = np.asarray(

@@ -37,7 +37,8 @@ def _tiny_config(token_cache, **overrides):
 
 _STEP_SCRIPT = r'''
 import sys, numpy as np, jax
-from adapter_bert import adapters, backbones, data, modeling, optim, tasks, train
+from adapter_bert import adapters, backbones, data, inference, modeling, optim
+from adapter_bert import tasks, train
 config = backbones.TINY_CONFIG
 model = modeling.BertClassifier(config, 2, adapter_plan=adapters.build_plan(
     2, 'houlsby', size=8, init_scale=1e-2))
@@ -58,7 +59,7 @@ sharding = data.data_sharding()
 losses = []
 for i in range(2):
   trainable, opt_state, m = step(trainable, opt_state, frozen,
-                                 train.to_device(batch, sharding),
+                                 inference.to_device(batch, sharding),
                                  jax.random.key(i))
   losses.append(float(m['loss']))
 out = {k: np.asarray(v) for k, v in optim.flatten(trainable).items()}
