@@ -1,6 +1,7 @@
 """Flax BERT whose layers take adapter factories, and the task heads.
 
-Post-LN layer with adapters (DESIGN.md §1, official code `transformer_model`):
+Post-LN layer with adapters (Houlsby et al. Fig. 2; the official code's
+`transformer_model`):
 
   h  = Dropout(Dense_o(SelfAttention(x)));  x1 = LN(x + Adapter_attn(h, x))
   f  = Dropout(Dense_out(act(Dense_in(x1))));  x2 = LN(x1 + Adapter_ffn(f, x1))

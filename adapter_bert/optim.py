@@ -41,7 +41,7 @@ METHODS = ('adapter', 'full', 'top_k', 'layernorm', 'head', 'fusion', 'lora',
 
 
 def method_patterns(method: str, num_layers: int, top_k: int = 0) -> list[str]:
-  """Regexes for the trainable parameters of a method (DESIGN.md §1).
+  """Regexes for the trainable parameters of a method (as each paper trains).
 
   adapter: adapters, every LayerNorm and the head (the pooler stays frozen).
   full: everything. top_k: the top k layers and the head (variable

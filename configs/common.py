@@ -63,7 +63,7 @@ def base_config() -> ml_collections.ConfigDict:
       encoding='utf-8', format='auto'))
   c.method = 'adapter'      # One of METHODS.
   c.top_k = 0               # Layers trained by method top_k (variable fine-tuning).
-  # Adapters (DESIGN.md §1).
+  # Adapters (the paper's defaults).
   c.m = 64                  # Bottleneck size.
   c.placement = 'houlsby'   # houlsby | pfeiffer | attention | none.
   c.init_scale = 1e-3       # Official code 1e-3; the paper's text says 1e-2.
@@ -89,7 +89,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.prefix_length = 10      # P key/value positions per layer: 2·P·d parameters each.
   c.prefix_mlp = False      # Train through Li & Liang's MLP (exported folded; peft.py).
   c.prefix_mlp_hidden = 512  # That MLP's width (Li & Liang: 512).
-  # Optimisation (DESIGN.md §1).
+  # Optimisation (the official BERT recipe unless said).
   c.lr = 1e-3
   c.epochs = 3.0
   c.batch_size = 32

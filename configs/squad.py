@@ -28,7 +28,7 @@ from configs import sweeps
 
 SWEEPS = ('paper', 'fixed_m', 'finetune', 'cpu')
 
-# The paper's SQuAD v1.1 grids (DESIGN.md §2): adapters lr x epochs, with m
+# The paper's SQuAD v1.1 grids: adapters lr x epochs, with m
 # in {2, 8, 64, 256} (sweep paper; fixed_m keeps m=64); full fine-tuning
 # lr x epochs (sweep finetune).
 PAPER_LRS = (3e-5, 1e-4, 3e-4, 1e-3)
