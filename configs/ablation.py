@@ -74,7 +74,7 @@ def sweep(add, arg: str | None = None):
   else:
     grid = _variants(arg.m, backbones.num_layers(arg.backbone))
   for task in tasks:
-    for seed in range(arg.seed, arg.seed + arg.seeds):
+    for seed in sweeps.seed_range(arg):
       for point in grid:
         add(task=task, seed=seed, method='adapter', m=arg.m, lr=arg.lr,
             epochs=arg.epochs, **point)

@@ -162,22 +162,12 @@ def get_config(arg: str | None = None):
   base = common.base_config()
   arg = _parse(arg)
   task = _task(arg)
-  if arg.method not in common.METHODS:
-    raise ValueError(f'Unknown method {arg.method!r}; valid methods: '
-                     f'{common.METHODS}')
+  common.apply_run_args(base, arg)
   if task == 'csv':
     _check_csv_arg(arg)
   base.task = task
   base.data_dir = arg.data_dir
-  base.method = arg.method
-  base.m = arg.m
-  base.backbone = arg.backbone
   base.epochs = arg.epochs if arg.epochs > 0 else default_epochs(task)
-  base.seed = arg.seed
-  base.top_k = arg.top_k
-  base.placement = arg.placement if arg.method == 'adapter' else 'none'
-  base.lr = arg.lr if arg.lr > 0 else (
-      1e-3 if arg.method == 'adapter' else 5e-5)
   base.csv.path = arg.csv_path
   base.csv.train_path = arg.train_path
   base.csv.dev_path = arg.dev_path
@@ -232,8 +222,7 @@ def _grid(arg, task: str) -> list[dict[str, object]]:
 def sweep(add, arg: str | None = None):
   """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
   arg = _parse(arg)
-  if arg.seeds < 1:
-    raise ValueError(f'seeds={arg.seeds} must be at least 1.')
+  seeds = sweeps.seed_range(arg)
   if arg.sweep in ('table2_cpu', 'table2_seeds'):
     _table2_sweep(add, arg)
     return
@@ -245,7 +234,7 @@ def sweep(add, arg: str | None = None):
   tasks = sweeps.resolve_tasks(tasks, _task(arg), groups, TASKS)
   for task in tasks:
     grid = _grid(arg, task)
-    for seed in range(arg.seed, arg.seed + arg.seeds):
+    for seed in seeds:
       for point in grid:
         add(task=task, seed=seed, **point)
 
@@ -335,7 +324,7 @@ def _table2_sweep(add, arg) -> None:
   names = _table2_tasks(arg)
   if arg.sweep == 'table2_cpu':
     for name in names:
-      for seed in range(arg.seed, arg.seed + arg.seeds):
+      for seed in sweeps.seed_range(arg):
         for point in _table2_cpu_grid(arg, name):
           add(task=f'extra:{name}', seed=seed, **point)
     return

@@ -63,6 +63,6 @@ def sweep(add, arg: str | None = None):
   arg = _parse(arg)
   tasks = sweeps.checked_tasks(arg, SWEEPS, glue.TASK_GROUPS, glue.TASKS)
   for task in tasks:
-    for seed in range(arg.seed, arg.seed + arg.seeds):
+    for seed in sweeps.seed_range(arg):
       for lr in SWEEP_LRS:
         add(task=task, seed=seed, method='fusion', lr=lr, epochs=arg.epochs)

@@ -237,11 +237,10 @@ def sweep(add, arg: str | None = None):
   if arg.sweep in _STUDY_SWEEPS:
     _STUDY_SWEEPS[arg.sweep](add, arg)
     return
-  if arg.seeds < 1:
-    raise ValueError(f'seeds={arg.seeds} must be at least 1.')
+  seeds = sweeps.seed_range(arg)
   tasks = sweeps.resolve_tasks(arg.tasks, arg.task, TASK_GROUPS, TASKS)
   grid = _grid(arg)
   for task in tasks:
-    for seed in range(arg.seed, arg.seed + arg.seeds):
+    for seed in seeds:
       for point in grid:
         add(task=task, seed=seed, **point)

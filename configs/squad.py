@@ -99,8 +99,6 @@ def _grid(arg) -> list[dict[str, object]]:
 def sweep(add, arg: str | None = None):
   """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
   arg = _parse(arg)
-  if arg.seeds < 1:
-    raise ValueError(f'seeds={arg.seeds} must be at least 1.')
-  for seed in range(arg.seed, arg.seed + arg.seeds):
+  for seed in sweeps.seed_range(arg):
     for point in _grid(arg):
       add(task='squad', seed=seed, **point)

@@ -40,6 +40,13 @@ def resolve_tasks(tasks: str, task: str, groups: dict[str, Sequence[str]],
   return names
 
 
+def seed_range(arg) -> range:
+  """The seeds a sweep runs at each point: `seeds` of them from `seed` up."""
+  if arg.seeds < 1:
+    raise ValueError(f'seeds={arg.seeds} must be at least 1.')
+  return range(arg.seed, arg.seed + arg.seeds)
+
+
 def checked_tasks(arg, valid_sweeps: Sequence[str],
                   groups: dict[str, Sequence[str]],
                   names: Sequence[str]) -> list[str]:
@@ -47,6 +54,5 @@ def checked_tasks(arg, valid_sweeps: Sequence[str],
   if arg.sweep not in valid_sweeps:
     raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: '
                      f'{tuple(valid_sweeps)}')
-  if arg.seeds < 1:
-    raise ValueError(f'seeds={arg.seeds} must be at least 1.')
+  seed_range(arg)
   return list(resolve_tasks(arg.tasks, arg.task, groups, names))
