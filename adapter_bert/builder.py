@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+import functools
+import re
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -11,11 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from adapter_bert import adapters
+from adapter_bert import artifact_files
 from adapter_bert import backbones
 from adapter_bert import checkpoints
 from adapter_bert import errors
+from adapter_bert import fusion
 from adapter_bert import heads
 from adapter_bert import modeling
+from adapter_bert import optim
 from adapter_bert import peft
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -31,10 +36,8 @@ def adapter_plan(config: Mapping[str, Any],
   the paper's adapter, so old artifacts still load.
   """
   if config.get('fusion_adapters'):
-    # fusion reads artifacts, whose loader imports this module.
-    from adapter_bert import fusion  # pylint: disable=g-import-not-at-top
-    return fusion.build_plan(config['fusion_adapters'], num_layers,
-                             init_scale=config.get('fusion_init_scale', 0.02))
+    return fusion_plan(config['fusion_adapters'], num_layers,
+                       init_scale=config.get('fusion_init_scale', 0.02))
   if config['placement'] == 'none':
     return ()
   per_layer = config.get('m_per_layer', '')
@@ -47,6 +50,108 @@ def adapter_plan(config: Mapping[str, Any],
       layer_norm=config.get('adapter_ln', False),
       depth=config.get('adapter_depth', 1),
       scale=config.get('adapter_scale', 1.0))
+
+
+def _fusion_paths(spec: str | Sequence[str]) -> list[str]:
+  paths = [p for p in spec.split('+') if p] if isinstance(spec, str) else list(
+      spec)
+  if not paths:
+    raise ValueError('AdapterFusion needs at least one artifact directory.')
+  return paths
+
+
+def _fusion_names(metas: Sequence[Mapping[str, Any]]) -> list[str]:
+  """Submodule names from the artifacts' task names, made unique."""
+  names = []
+  for meta in metas:
+    base = re.sub(r'\W', '_', str(meta['config'].get('task', 'task')))
+    if base in ('fusion', ''):
+      base = f'task_{base}'
+    name, i = base, 1
+    while name in names:
+      name, i = f'{base}_{i}', i + 1
+    names.append(name)
+  return names
+
+
+def fusion_plan(artifact_dirs: str | Sequence[str], num_layers: int,
+               init_scale: float = 0.02) -> adapters.AdapterPlan:
+  """A plan with, at every site some artifact has an adapter, their fusion.
+
+  Args:
+    artifact_dirs: exported adapter artifacts (`<workdir>/artifact`), as a
+      sequence or joined by '+'. Each one's adapters (any placement, sizes,
+      variant) are rebuilt from its own config and frozen at their values.
+    num_layers: layers of the backbone; every artifact must have as many.
+    init_scale: stddev of the query/key init.
+  """
+  paths = _fusion_paths(artifact_dirs)
+  metas, trained = [], []
+  for path in paths:
+    meta, flat = artifact_files.read(path)
+    if meta['config'].get('fusion_adapters'):
+      raise ValueError(f'{path} is itself a fusion artifact; fuse the task '
+                       'adapter artifacts it was built from instead.')
+    depth = meta['backbone']['shape']['num_layers']
+    if depth != num_layers:
+      raise ValueError(f'{path} was trained on a {depth}-layer backbone, this '
+                       f'model has {num_layers} layers.')
+    metas.append(meta)
+    trained.append(flat)
+  names = _fusion_names(metas)
+  plans = [adapter_plan(m['config'], num_layers) for m in metas]
+  plan = []
+  for i in range(num_layers):
+    sites = []
+    for s, site in enumerate(fusion.SITES):
+      makes, site_names, site_values = [], [], []
+      for n, name in enumerate(names):
+        factory = plans[n][i][s] if plans[n] else None
+        if factory is None:
+          continue
+        prefix = f'bert/layer_{i}/adapter_{site}/'
+        params = {k[len(prefix):]: v for k, v in trained[n].items()
+                  if k.startswith(prefix)}
+        if not params:
+          method = metas[n]['config'].get('method')
+          raise ValueError(
+              f'{paths[n]} has an adapter at layer {i} ({site}) but no trained '
+              f'parameters for it (method {method!r}).')
+        makes.append(factory)
+        site_names.append(name)
+        site_values.append(fusion.Constant(optim.unflatten(params)))
+      sites.append(functools.partial(
+          fusion.AdapterFusion, adapters=tuple(makes), names=tuple(site_names),
+          values=tuple(site_values), init_scale=init_scale)
+                   if makes else None)
+    plan.append(tuple(sites))
+  return tuple(plan)
+
+
+def load_fusion_norms(config: Mapping[str, Any],
+               flat_params: Mapping[str, Any]) -> dict[str, Any]:
+  """The model's flat parameters with its LayerNorms as `fusion_norms` says.
+
+  A no-op unless the config fuses adapters with fusion_norms='first'; then the
+  backbone's LayerNorms (not those inside adapters) are the first artifact's.
+  """
+  flat = dict(flat_params)
+  spec = config.get('fusion_adapters', '')
+  norms = config.get('fusion_norms', 'first')
+  if norms not in fusion.NORMS:
+    raise ValueError(f'Unknown fusion_norms {norms!r}; valid: {fusion.NORMS}')
+  if not spec or norms == 'pretrained':
+    return flat
+  _, trained = artifact_files.read(_fusion_paths(spec)[0])
+  for path, value in trained.items():
+    if (re.search(optim.LAYER_NORMS, path) and '/adapter_' not in path
+        and path in flat):
+      if tuple(np.shape(flat[path])) != value.shape:
+        raise ValueError(f'LayerNorm {path} of the first fused artifact has '
+                         f'shape {value.shape}, the model '
+                         f'{tuple(np.shape(flat[path]))}.')
+      flat[path] = value
+  return flat
 
 
 def layer_sites(config: Mapping[str, Any], num_layers: int

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import jax
 
-from adapter_bert import artifacts
+from adapter_bert import artifact_files
 from adapter_bert import errors
 from adapter_bert.data import atomic
 from adapter_bert.data import text_columns
@@ -168,7 +168,7 @@ def write_card(artifact_dir: str, results: Mapping[str, Any],
   """
   if jax.process_index() != 0 or results.get('status') != 'done':
     return None
-  meta_path = os.path.join(artifact_dir, artifacts.META_FILE)
+  meta_path = os.path.join(artifact_dir, artifact_files.META_FILE)
   if not os.path.exists(meta_path):
     return None
   with open(meta_path) as f:

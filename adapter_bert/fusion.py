@@ -23,15 +23,15 @@ dropout flag).
 Training adds λ·Σ_sites ‖I − V‖²_F (λ = 0.01, `fusion_reg`) to the loss:
 `regularizer(config)` returns that function of the parameters.
 
-The task adapters' weights come from exported artifacts (artifacts.export) and
-are put in place at `init` (so the pretrained-backbone merge leaves them
-alone); method `fusion` trains only `/fusion/` and the head. Every artifact's
-adapters were trained together with its own LayerNorms (DESIGN.md §1), which
-sit in the layer, outside any adapter site: `fusion_norms='first'` (default)
-takes the first artifact's (put the target task first: attention on its
-adapters then reproduces that task's model), 'pretrained' keeps the backbone's
-(AdapterHub's adapters never train LayerNorms). `load_norms` applies it after
-the backbone merge; the training loop and artifacts.load call it.
+The task adapters' weights come from exported artifacts and are put in place
+at `init` as `Constant`s (so the pretrained-backbone merge leaves them alone);
+method `fusion` trains only `/fusion/` and the head. Every artifact's adapters
+were trained together with its own LayerNorms (the paper's adapter tuning
+trains the layer norms too), which sit in the layer, outside any adapter site:
+`fusion_norms` (one of NORMS) says whose the fused model keeps. Building the
+plan from artifact files and putting those LayerNorms in place is the
+builder's (builder.fusion_plan, builder.load_fusion_norms); this module holds
+the modules, the regulariser and the attention analysis.
 """
 
 from __future__ import annotations
@@ -46,8 +46,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from adapter_bert import adapters
-from adapter_bert import artifacts
-from adapter_bert import builder
 from adapter_bert import optim
 
 SITES = ('attn', 'ffn')
@@ -142,108 +140,6 @@ class AdapterFusion(nn.Module):
                            f'its module {sorted(want)}.')
     return FusionAttention(self.init_scale, self.dtype, name='fusion')(
         h, deltas)
-
-
-def _paths(spec: str | Sequence[str]) -> list[str]:
-  paths = [p for p in spec.split('+') if p] if isinstance(spec, str) else list(
-      spec)
-  if not paths:
-    raise ValueError('AdapterFusion needs at least one artifact directory.')
-  return paths
-
-
-def _names(metas: Sequence[Mapping[str, Any]]) -> list[str]:
-  """Submodule names from the artifacts' task names, made unique."""
-  names = []
-  for meta in metas:
-    base = re.sub(r'\W', '_', str(meta['config'].get('task', 'task')))
-    if base in ('fusion', ''):
-      base = f'task_{base}'
-    name, i = base, 1
-    while name in names:
-      name, i = f'{base}_{i}', i + 1
-    names.append(name)
-  return names
-
-
-def build_plan(artifact_dirs: str | Sequence[str], num_layers: int,
-               init_scale: float = 0.02) -> adapters.AdapterPlan:
-  """A plan with, at every site some artifact has an adapter, their fusion.
-
-  Args:
-    artifact_dirs: exported adapter artifacts (`<workdir>/artifact`), as a
-      sequence or joined by '+'. Each one's adapters (any placement, sizes,
-      variant) are rebuilt from its own config and frozen at their values.
-    num_layers: layers of the backbone; every artifact must have as many.
-    init_scale: stddev of the query/key init.
-  """
-  paths = _paths(artifact_dirs)
-  metas, trained = [], []
-  for path in paths:
-    meta, flat = artifacts.read(path)
-    if meta['config'].get('fusion_adapters'):
-      raise ValueError(f'{path} is itself a fusion artifact; fuse the task '
-                       'adapter artifacts it was built from instead.')
-    depth = meta['backbone']['shape']['num_layers']
-    if depth != num_layers:
-      raise ValueError(f'{path} was trained on a {depth}-layer backbone, this '
-                       f'model has {num_layers} layers.')
-    metas.append(meta)
-    trained.append(flat)
-  names = _names(metas)
-  plans = [builder.adapter_plan(m['config'], num_layers) for m in metas]
-  plan = []
-  for i in range(num_layers):
-    sites = []
-    for s, site in enumerate(SITES):
-      makes, site_names, site_values = [], [], []
-      for n, name in enumerate(names):
-        factory = plans[n][i][s] if plans[n] else None
-        if factory is None:
-          continue
-        prefix = f'bert/layer_{i}/adapter_{site}/'
-        params = {k[len(prefix):]: v for k, v in trained[n].items()
-                  if k.startswith(prefix)}
-        if not params:
-          method = metas[n]['config'].get('method')
-          raise ValueError(
-              f'{paths[n]} has an adapter at layer {i} ({site}) but no trained '
-              f'parameters for it (method {method!r}).')
-        makes.append(factory)
-        site_names.append(name)
-        site_values.append(Constant(optim.unflatten(params)))
-      sites.append(functools.partial(
-          AdapterFusion, adapters=tuple(makes), names=tuple(site_names),
-          values=tuple(site_values), init_scale=init_scale)
-                   if makes else None)
-    plan.append(tuple(sites))
-  return tuple(plan)
-
-
-def load_norms(config: Mapping[str, Any],
-               flat_params: Mapping[str, Any]) -> dict[str, Any]:
-  """The model's flat parameters with its LayerNorms as `fusion_norms` says.
-
-  A no-op unless the config fuses adapters with fusion_norms='first'; then the
-  backbone's LayerNorms (not those inside adapters) are the first artifact's.
-  """
-  flat = dict(flat_params)
-  spec = config.get('fusion_adapters', '')
-  norms = config.get('fusion_norms', 'first')
-  if norms not in NORMS:
-    raise ValueError(f'Unknown fusion_norms {norms!r}; valid: {NORMS}')
-  if not spec or norms == 'pretrained':
-    return flat
-  _, trained = artifacts.read(_paths(spec)[0])
-  for path, value in trained.items():
-    if (re.search(optim.LAYER_NORMS, path) and '/adapter_' not in path
-        and path in flat):
-      if tuple(np.shape(flat[path])) != value.shape:
-        raise ValueError(f'LayerNorm {path} of the first fused artifact has '
-                         f'shape {value.shape}, the model '
-                         f'{tuple(np.shape(flat[path]))}.')
-      flat[path] = value
-  return flat
 
 
 def value_regularizer(params: Mapping[str, Any],

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from adapter_bert import adapters as adapters_lib
+from adapter_bert import artifact_files
 from adapter_bert import artifacts
 from adapter_bert import backbones
 from adapter_bert import builder
@@ -179,7 +180,7 @@ def from_loaded(loaded: Sequence[artifacts.LoadedArtifact]) -> MultiTaskModel:
 def load(paths: Sequence[str], backbone: str | None = None) -> MultiTaskModel:
   """Loads exported artifacts of one backbone for mixed-task inference."""
   # Refuse incompatible adapters before building any model.
-  metas = [artifacts.read(p)[0] for p in paths]
+  metas = [artifact_files.read(p)[0] for p in paths]
   for meta in metas:
     if meta['config'].get('fusion_adapters'):
       raise ValueError('Multi-task serving stacks bottleneck adapters; '

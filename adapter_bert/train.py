@@ -26,7 +26,7 @@ import optax
 import orbax.checkpoint as ocp
 import tqdm
 
-from adapter_bert import artifacts
+from adapter_bert import artifact_files
 from adapter_bert import backbones
 from adapter_bert import builder
 from adapter_bert import cards
@@ -181,7 +181,7 @@ def setup(config: ml_collections.ConfigDict, total_steps: int, *,
   backbone = backbone or backbones.resolve(config.backbone)
   model = task.build_model(config, backbone.config)
   flat = optim.flatten(builder.initial_params(model, backbone, config.seed))
-  flat = fusion.load_norms(config, flat)  # A no-op unless fusing adapters.
+  flat = builder.load_fusion_norms(config, flat)  # A no-op unless fusing.
   trainable, frozen = split_trainable(config, backbone.config.num_layers, flat)
   del flat
   report = optim.parameter_report(optim.flatten(trainable),
@@ -569,7 +569,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # Export, predict, summarise.
   final = progress['history'][-1] if progress['history'] else {}
   if _is_chief():
-    artifacts.export(os.path.join(workdir, 'artifact'), trainable,
+    artifact_files.export(os.path.join(workdir, 'artifact'), trainable,
                      config=json.loads(config.to_json()), backbone=backbone,
                      label_names=task.label_names, report=report,
                      head=task.head)

@@ -11,6 +11,7 @@ import optax
 import pytest
 
 from adapter_bert import adapters
+from adapter_bert import artifact_files
 from adapter_bert import artifacts
 from adapter_bert import backbones
 from adapter_bert import builder
@@ -134,7 +135,7 @@ def _fusion_model(spec, **keys):
   backbone = backbones.resolve('tiny')
   model = builder.build_model(config, backbone.config, 2)
   flat = optim.flatten(builder.initial_params(model, backbone, config.seed))
-  return config, model, fusion.load_norms(config, flat)
+  return config, model, builder.load_fusion_norms(config, flat)
 
 
 def test_fusing_one_artifact_reproduces_its_model(two_artifacts):
@@ -153,7 +154,7 @@ def test_fusing_one_artifact_reproduces_its_model(two_artifacts):
   np.testing.assert_allclose(pooled, ref_pooled, atol=1e-5, rtol=0)
   # With the backbone's own LayerNorms it is a different model.
   config.fusion_norms = 'pretrained'
-  pretrained = optim.unflatten(fusion.load_norms(config, optim.flatten(
+  pretrained = optim.unflatten(builder.load_fusion_norms(config, optim.flatten(
       builder.initial_params(model, backbones.resolve('tiny'), config.seed))))
   other, _ = modeling.BertModel(model.config, model.adapter_plan).apply(
       {'params': pretrained['bert']}, *args)
@@ -168,7 +169,7 @@ def test_fusion_of_two_artifacts_trains_fusion_and_head_only(two_artifacts,
       'layer_0/attn': ('rte',), 'layer_0/ffn': ('rte', 'mrpc'),
       'layer_1/attn': ('rte',), 'layer_1/ffn': ('rte', 'mrpc')}
   # Frozen task adapters hold the artifacts' values after the backbone merge.
-  _, mrpc = artifacts.read(two_artifacts[1])
+  _, mrpc = artifact_files.read(two_artifacts[1])
   np.testing.assert_array_equal(
       flat['bert/layer_1/adapter_ffn/mrpc/up/kernel'],
       mrpc['bert/layer_1/adapter_ffn/up/kernel'])
@@ -215,7 +216,7 @@ def test_fusion_of_two_artifacts_trains_fusion_and_head_only(two_artifacts,
   # A fusion artifact reloads into the same model (LayerNorms from the first).
   trained = optax.apply_updates(trainable, updates)
   backbone = backbones.resolve('tiny')
-  artifacts.export(str(tmp_path / 'fused'), optim.unflatten(trained),
+  artifact_files.export(str(tmp_path / 'fused'), optim.unflatten(trained),
                    config=json.loads(config.to_json()), backbone=backbone,
                    label_names=('entailment', 'not_entailment'), report={})
   reloaded = artifacts.load(str(tmp_path / 'fused'))
@@ -238,12 +239,12 @@ def test_bad_fusion_inputs(two_artifacts, tmp_path):
   with pytest.raises(ValueError, match='adapters='):
     fusion_config.get_config('task=rte')
   with pytest.raises(FileNotFoundError):
-    fusion.build_plan(str(tmp_path / 'missing'), 2)
+    builder.fusion_plan(str(tmp_path / 'missing'), 2)
   with pytest.raises(ValueError, match='2-layer'):
-    fusion.build_plan(two_artifacts[0], 3)
+    builder.fusion_plan(two_artifacts[0], 3)
   with pytest.raises(ValueError, match='fusion_norms'):
-    fusion.load_norms(dict(fusion_adapters=two_artifacts[0],
-                           fusion_norms='mean'), {})
+    builder.load_fusion_norms(dict(fusion_adapters=two_artifacts[0],
+                                   fusion_norms='mean'), {})
   points = []
   fusion_config.sweep(lambda **kw: points.append(kw),
                       f'task=rte,adapters={two_artifacts[0]}')
@@ -262,13 +263,13 @@ def test_fusion_run_through_the_training_loop(two_artifacts, tmp_path):
                 cache_dir=str(tmp_path / 'tokens'))
   results = train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert results['status'] == 'done'
-  _, trained = artifacts.read(str(tmp_path / 'run' / 'artifact'))
+  _, trained = artifact_files.read(str(tmp_path / 'run' / 'artifact'))
   assert all('/fusion/' in p or p.startswith('classifier/') for p in trained)
   reloaded = artifacts.load(str(tmp_path / 'run' / 'artifact'))
   # Trained away from I (the loss term's gradient is there), LayerNorms are
   # the first artifact's.
   assert float(fusion.value_regularizer(reloaded.params)) > 0
-  _, rte = artifacts.read(two_artifacts[0])
+  _, rte = artifact_files.read(two_artifacts[0])
   np.testing.assert_array_equal(
       optim.flatten(reloaded.params)['bert/layer_1/output_layer_norm/bias'],
       rte['bert/layer_1/output_layer_norm/bias'])

@@ -562,7 +562,8 @@ def test_default_layer_sites_are_plain_bert():
 
 def test_lora_run_exports_an_artifact_that_loads_and_merges(tmp_path):
   """Train (2 steps), export, load, merge: the merged model predicts the same."""
-  from adapter_bert import artifacts  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from adapter_bert import artifact_files, artifacts
   config = peft_configs.get_config('task=rte,method=lora,backbone=tiny,'
                                    'budget=0')
   config.update(dict(cache_dir=str(tmp_path / 'tokens'), max_steps=2,
@@ -572,7 +573,7 @@ def test_lora_run_exports_an_artifact_that_loads_and_merges(tmp_path):
   # L=2 layers x (query, value) x r=8 x (d_in + d_out), and the head.
   assert results['trainable_params'] == 2 * 2 * 8 * (32 + 32) + 2 * 32 + 2
   loaded = artifacts.load(str(tmp_path / 'run' / 'artifact'))
-  assert set(artifacts.read(str(tmp_path / 'run' / 'artifact'))[1]) == (
+  assert set(artifact_files.read(str(tmp_path / 'run' / 'artifact'))[1]) == (
       _expected_trainable('lora', ()))
   lora_b = _flat(loaded.params)['bert/layer_0/attention/query/lora_b']
   assert np.abs(np.asarray(lora_b)).max() > 0  # Trained, not the zero init.

@@ -17,6 +17,7 @@ import jax
 from jax.experimental.compilation_cache import compilation_cache
 import pytest
 
+from adapter_bert import artifact_files
 from adapter_bert import artifacts
 from adapter_bert import checksums
 from adapter_bert import errors
@@ -234,35 +235,35 @@ def test_reliability_damaged_artifacts_are_refused_by_name(tmp_path, caplog):
 
   # One tensor left out, checksum consistent: refused, not left at init.
   path = fresh('missing')
-  params = path / artifacts.PARAMS_FILE
+  params = path / artifact_files.PARAMS_FILE
   state = flax.serialization.msgpack_restore(params.read_bytes())
   del state['bert']['layer_1']['adapter_attn']
   params.write_bytes(flax.serialization.msgpack_serialize(state))
-  meta = json.loads((path / artifacts.META_FILE).read_text())
-  meta['sha256'] = {artifacts.PARAMS_FILE: checksums.sha256_file(params)}
-  (path / artifacts.META_FILE).write_text(json.dumps(meta))
+  meta = json.loads((path / artifact_files.META_FILE).read_text())
+  meta['sha256'] = {artifact_files.PARAMS_FILE: checksums.sha256_file(params)}
+  (path / artifact_files.META_FILE).write_text(json.dumps(meta))
   with pytest.raises(errors.UserError,
                      match=r'params.msgpack lacks 4 of .*adapter_attn'):
     artifacts.load(str(path))
 
   for name, damage in (('truncated', _truncate), ('flipped', _flip_byte)):
     path = fresh(name)
-    damage(str(path / artifacts.PARAMS_FILE))
+    damage(str(path / artifact_files.PARAMS_FILE))
     with pytest.raises(errors.UserError,
                        match=rf'{name}/params.msgpack does not match the '
                        'sha256'):
       artifacts.load(str(path))
   path = fresh('bad_json')
-  (path / artifacts.META_FILE).write_text('{"format": 1, "config": {')
+  (path / artifact_files.META_FILE).write_text('{"format": 1, "config": {')
   with pytest.raises(errors.UserError,
                      match=r'bad_json/artifact.json is not valid JSON'):
     artifacts.load(str(path))
 
   # An artifact exported before checksums existed loads, with a warning.
   path = fresh('old')
-  meta = json.loads((path / artifacts.META_FILE).read_text())
+  meta = json.loads((path / artifact_files.META_FILE).read_text())
   del meta['sha256']
-  (path / artifacts.META_FILE).write_text(json.dumps(meta))
+  (path / artifact_files.META_FILE).write_text(json.dumps(meta))
   caplog.clear()
   artifacts.load(str(path))
   assert 'records no checksum' in caplog.text

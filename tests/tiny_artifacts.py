@@ -5,7 +5,7 @@ import json
 import jax
 import numpy as np
 
-from adapter_bert import artifacts
+from adapter_bert import artifact_files
 from adapter_bert import backbones
 from adapter_bert import builder
 from adapter_bert import optim
@@ -56,7 +56,7 @@ def make_artifact(path, task='rte', seed=1, scale=0.3, **overrides):
       base = np.eye(*shape, dtype=np.float32)
     trainable[p] = (base + scale * rng.standard_normal(shape)).astype(
         np.float32)
-  artifacts.export(str(path), optim.unflatten(trainable),
+  artifact_files.export(str(path), optim.unflatten(trainable),
                    config=json.loads(config.to_json()), backbone=backbone,
                    label_names=names, report={})
   return str(path)
