@@ -21,11 +21,11 @@ import jax
 import ml_collections
 import numpy as np
 
+from adapter_bert import atomic
 from adapter_bert import backbones
 from adapter_bert import checksums
 from adapter_bert import errors
 from adapter_bert import optim
-from adapter_bert.data import atomic
 
 PARAMS_FILE = 'params.msgpack'
 # Model families an artifact can hold: sequence classifier or span extractor.

@@ -22,8 +22,8 @@ from typing import Any, Mapping, Sequence
 import jax
 
 from adapter_bert import artifact_files
+from adapter_bert import atomic
 from adapter_bert import errors
-from adapter_bert.data import atomic
 from adapter_bert.data import text_columns
 
 CARD_FILE = 'README.md'

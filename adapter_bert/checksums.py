@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 
-from adapter_bert.data import atomic
+from adapter_bert import atomic
 
 # The manifest of a directory tree, written inside it.
 MANIFEST = 'checksums.json'

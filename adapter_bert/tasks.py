@@ -29,12 +29,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from adapter_bert import atomic
 from adapter_bert import builder
 from adapter_bert import data
 from adapter_bert import metrics as metrics_lib
 from adapter_bert import modeling
 from adapter_bert import squad_metrics
-from adapter_bert.data import atomic
 from adapter_bert.data import extra as extra_lib
 from adapter_bert.data import squad as squad_lib
 from adapter_bert.data import tokenization

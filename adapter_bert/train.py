@@ -27,6 +27,7 @@ import orbax.checkpoint as ocp
 import tqdm
 
 from adapter_bert import artifact_files
+from adapter_bert import atomic
 from adapter_bert import backbones
 from adapter_bert import builder
 from adapter_bert import cards
@@ -39,7 +40,6 @@ from adapter_bert import optim
 from adapter_bert import run_config
 from adapter_bert import tasks as tasks_lib
 from adapter_bert import workdir_lock
-from adapter_bert.data import atomic
 
 # Config keys that may change between a run and its resumption.
 _RESUMABLE_KEYS = run_config.RESUMABLE_KEYS

@@ -38,6 +38,7 @@ import ml_collections
 import numpy as np
 
 from adapter_bert import artifacts
+from adapter_bert import atomic
 from adapter_bert import backbones
 from adapter_bert import inference
 from adapter_bert import optim
@@ -212,7 +213,7 @@ def plot(result: Mapping[str, Any], path: str) -> None:
                f"{100 * result['baseline']['score']:.1f}", fontsize=9)
   fig.colorbar(image, ax=ax, shrink=0.8)
   fig.tight_layout()
-  with fileio.atomic_path(path) as tmp:
+  with atomic.atomic_path(path) as tmp:
     fig.savefig(tmp, dpi=120)
   plt.close(fig)
 

@@ -155,7 +155,7 @@ def main(argv=None):
 
 
 def write_json(path, value):
-  """Atomic JSON write (the peer venv has no experiments.fileio)."""
+  """Atomic JSON write; the peer venv runs this script without adapter_bert."""
   tmp = path + '.tmp'
   with open(tmp, 'w') as f:
     json.dump(value, f, indent=2)

@@ -37,6 +37,7 @@ from typing import Any, Hashable, Sequence
 from absl import app
 from absl import flags
 
+from adapter_bert import atomic
 from experiments import fileio
 from experiments import paper_results
 from experiments import report
@@ -424,7 +425,7 @@ def plot_params(results: Sequence[Result], path: str) -> None:
                'each size at its lr chosen on dev, mean ± s.e.m. over seeds',
                fontsize='medium')
   fig.tight_layout(rect=(0, 0.06, 1, 0.95))
-  with fileio.atomic_path(path) as tmp:
+  with atomic.atomic_path(path) as tmp:
     fig.savefig(tmp, dpi=100)
   plt.close(fig)
 

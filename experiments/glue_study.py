@@ -31,6 +31,7 @@ from typing import Any, Sequence
 from absl import app
 from absl import flags
 
+from adapter_bert import atomic
 from experiments import fileio
 from experiments import paper_results
 from experiments import report
@@ -252,7 +253,7 @@ def plot_curves(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
     ax.legend(fontsize='small')
     fig.tight_layout()
     path = os.path.join(out_dir, f'params_{task}.png')
-    with fileio.atomic_path(path) as tmp:
+    with atomic.atomic_path(path) as tmp:
       fig.savefig(tmp, dpi=100)
     plt.close(fig)
     paths.append(path)
@@ -286,7 +287,7 @@ def _plot_relative(relative: dict[str, dict[str, list[tuple[float, float]]]],
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize='x-small')
   fig.tight_layout()
-  with fileio.atomic_path(path) as tmp:
+  with atomic.atomic_path(path) as tmp:
     fig.savefig(tmp, dpi=100)
   plt.close(fig)
   return path

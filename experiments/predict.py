@@ -26,10 +26,10 @@ import pandas as pd
 import scipy.special
 
 from adapter_bert import artifacts
+from adapter_bert import atomic
 from adapter_bert import backbones
 from adapter_bert import errors
 from adapter_bert import inference
-from adapter_bert.data import atomic
 from adapter_bert.data import extra
 from adapter_bert.data import text_columns as text_columns_lib
 

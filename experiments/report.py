@@ -33,6 +33,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from adapter_bert import atomic
 from experiments import fileio
 from experiments import paper_results
 from experiments import selection
@@ -380,7 +381,7 @@ def plot_init_scale(study: dict[str, list[Result]], path: str) -> None:
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize='small')
   fig.tight_layout()
-  with fileio.atomic_path(path) as tmp:
+  with atomic.atomic_path(path) as tmp:
     fig.savefig(tmp, dpi=100)
   plt.close(fig)
 
@@ -416,7 +417,7 @@ def plot_params(results: Sequence[Result], path: str) -> None:
   for ax in list(axes.flat)[len(tasks):]:
     ax.axis('off')
   fig.tight_layout()
-  with fileio.atomic_path(path) as tmp:
+  with atomic.atomic_path(path) as tmp:
     fig.savefig(tmp, dpi=100)
   plt.close(fig)
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from adapter_bert.data import atomic
+from adapter_bert import atomic
 from adapter_bert.data import glue_tsv
 from adapter_bert.data import submission
 

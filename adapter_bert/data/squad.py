@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from adapter_bert.data import atomic
+from adapter_bert import atomic
 from adapter_bert.data import tokenization
 
 # Bump when the window arrays or their meaning change (invalidates caches).

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from adapter_bert.data import atomic
+from adapter_bert import atomic
 from adapter_bert.data import glue
 
 # STS-B scores are similarities in [0, 5]; the server expects that range.

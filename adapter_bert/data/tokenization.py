@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from adapter_bert.data import atomic
+from adapter_bert import atomic
 from adapter_bert.data import examples as examples_lib
 
 # Bump when the arrays or their meaning change, to invalidate old caches.
