@@ -61,15 +61,18 @@ MULTI_SEED = {'mrpc': ('ours_unpacked', 'ours_packed')}
 TARGETS = {'adapterhub': 2.0, 'adapterhub_group_by_length': 1.2,
            'ours_unpacked': 1.5}
 
-_TASKS = flags.DEFINE_list('tasks', ['mrpc', 'cola'], 'GLUE tasks.')
-_SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'],
-                           'Seeds; the first one runs every variant.')
-_VARIANTS = flags.DEFINE_list('variants', list(VARIANTS), 'Variants to run.')
-_ROOT = flags.DEFINE_string('root', 'runs/packing_e2e',
-                            'Work directories (ours) and exported peer data.')
-_OUT = flags.DEFINE_string('out', 'experiments/results/packing/summary.json',
-                           'Summary JSON; run records go beside it in runs/.')
-_DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print the plan and stop.')
+
+def define_flags() -> None:
+  """Defined by the entry point only: importing claims no flag names."""
+  flags.DEFINE_list('tasks', ['mrpc', 'cola'], 'GLUE tasks.')
+  flags.DEFINE_list('seeds', ['0', '1', '2'],
+                    'Seeds; the first one runs every variant.')
+  flags.DEFINE_list('variants', list(VARIANTS), 'Variants to run.')
+  flags.DEFINE_string('root', 'runs/packing_e2e',
+                      'Work directories (ours) and exported peer data.')
+  flags.DEFINE_string('out', 'experiments/results/packing/summary.json',
+                      'Summary JSON; run records go beside it in runs/.')
+  flags.DEFINE_bool('dry_run', False, 'Print the plan and stop.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,11 +202,12 @@ def summarise(records: Sequence[dict[str, Any]],
 
 def main(argv):
   del argv
-  seeds = [int(s) for s in _SEEDS.value]
-  runs = plan(_TASKS.value, seeds, _VARIANTS.value)
-  root = os.path.abspath(_ROOT.value)
-  records_dir = os.path.join(os.path.dirname(_OUT.value), 'runs')
-  if _DRY_RUN.value:
+  f = flags.FLAGS
+  seeds = [int(s) for s in f.seeds]
+  runs = plan(f.tasks, seeds, f.variants)
+  root = os.path.abspath(f.root)
+  records_dir = os.path.join(os.path.dirname(f.out), 'runs')
+  if f.dry_run:
     for run in runs:
       print(run.name, ' '.join(command(run, root)))
     return
@@ -212,14 +216,14 @@ def main(argv):
     peer_python = benchmark.ensure_peer_venv()
   shares = {}
   tokenizer = backbones.load_tokenizer(backbones.resolve('minilm-l6'))
-  for task in _TASKS.value:
+  for task in f.tasks:
     features = tasks_lib.get_task(task).load_features(
         'train', tokenizer, max_length=128)
     shares[task] = token_accounting.account(features.arrays, features.labels,
                                             32)
   command_line = 'nice -n 10 python -m experiments.packing_e2e ' + ' '.join(
-      f'--{k}={",".join(v)}' for k, v in (('tasks', _TASKS.value),
-                                          ('seeds', _SEEDS.value)))
+      f'--{k}={",".join(v)}' for k, v in (('tasks', f.tasks),
+                                          ('seeds', f.seeds)))
   records = []
   for run in runs:
     path = os.path.join(records_dir, f'{run.name}.json')
@@ -231,12 +235,13 @@ def main(argv):
     records.append(execute(run, root, path, peer_python))
     summary = summarise(records, shares, seeds[0])
     summary['command'] = command_line
-    fileio.write_json(_OUT.value, summary)
+    fileio.write_json(f.out, summary)
   summary = summarise(records, shares, seeds[0])
   summary['command'] = command_line
-  fileio.write_json(_OUT.value, summary)
+  fileio.write_json(f.out, summary)
   print(json.dumps(summary['tasks'], indent=1))
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
