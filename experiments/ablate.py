@@ -38,12 +38,12 @@ import ml_collections
 import numpy as np
 
 from adapter_bert import artifacts
-from adapter_bert import atomic
 from adapter_bert import backbones
 from adapter_bert import inference
 from adapter_bert import optim
 from adapter_bert import tasks as tasks_lib
 from experiments import fileio
+from experiments import plots
 
 FLAGS = flags.FLAGS
 
@@ -212,10 +212,7 @@ def plot(result: Mapping[str, Any], path: str) -> None:
   ax.set_title(f"{result['task']}: dev score change (points)\nbaseline "
                f"{100 * result['baseline']['score']:.1f}", fontsize=9)
   fig.colorbar(image, ax=ax, shrink=0.8)
-  fig.tight_layout()
-  with atomic.atomic_path(path) as tmp:
-    fig.savefig(tmp, dpi=120)
-  plt.close(fig)
+  plots.save_figure(fig, path, dpi=120)
 
 
 def main(argv):

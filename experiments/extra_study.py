@@ -37,8 +37,8 @@ from typing import Any, Hashable, Sequence
 from absl import app
 from absl import flags
 
-from adapter_bert import atomic
 from experiments import fileio
+from experiments import plots
 from experiments import paper_results
 from experiments import report
 from experiments import selection
@@ -411,11 +411,8 @@ def plot_params(results: Sequence[Result], path: str) -> None:
       xs, means, sems = zip(*points)
       ax.errorbar(xs, means, yerr=[0 if math.isnan(s) else s for s in sems],
                   capsize=3, label=METHOD_LABELS[method], **styles[method])
-    ax.set_xscale('log')
-    ax.set_title(_label(task), fontsize='medium')
-    ax.set_xlabel('Trained parameters per task', fontsize='small')
-    ax.set_ylabel('Test accuracy (%)', fontsize='small')
-    ax.grid(True, alpha=0.3)
+    plots.log_x_panel(ax, 'Trained parameters per task', 'Test accuracy (%)',
+                      _label(task), legend=None, fontsize='small')
   for ax in list(axes.flat)[len(tasks):]:
     ax.axis('off')
   handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -424,10 +421,7 @@ def plot_params(results: Sequence[Result], path: str) -> None:
   fig.suptitle('Test accuracy against trained parameters (paper Fig. 4 form); '
                'each size at its lr chosen on dev, mean ± s.e.m. over seeds',
                fontsize='medium')
-  fig.tight_layout(rect=(0, 0.06, 1, 0.95))
-  with atomic.atomic_path(path) as tmp:
-    fig.savefig(tmp, dpi=100)
-  plt.close(fig)
+  plots.save_figure(fig, path, rect=(0, 0.06, 1, 0.95))
 
 
 def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''

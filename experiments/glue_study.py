@@ -31,8 +31,8 @@ from typing import Any, Sequence
 from absl import app
 from absl import flags
 
-from adapter_bert import atomic
 from experiments import fileio
+from experiments import plots
 from experiments import paper_results
 from experiments import report
 from experiments import selection
@@ -245,18 +245,12 @@ def plot_curves(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
       xs, means, stds = zip(*series)
       ax.errorbar(xs, means, yerr=[0 if math.isnan(v) else v for v in stds],
                   marker='o', capsize=3, label=names[method])
-    ax.set_xscale('log')
-    ax.set_xlabel('Trained parameters per task')
-    ax.set_ylabel(f'{TASK_LABELS[task]} dev {PAPER_METRIC[task]} (x100)')
-    ax.set_title(f'{TASK_LABELS[task]}: score against trained parameters')
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize='small')
-    fig.tight_layout()
-    path = os.path.join(out_dir, f'params_{task}.png')
-    with atomic.atomic_path(path) as tmp:
-      fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    paths.append(path)
+    plots.log_x_panel(
+        ax, 'Trained parameters per task',
+        f'{TASK_LABELS[task]} dev {PAPER_METRIC[task]} (x100)',
+        f'{TASK_LABELS[task]}: score against trained parameters')
+    paths.append(plots.save_figure(
+        fig, os.path.join(out_dir, f'params_{task}.png')))
     if points.get('full'):
       full = points['full'][0][1]
       relative[task] = {m: [(x, y - full) for x, y, _ in v]
@@ -280,17 +274,11 @@ def _plot_relative(relative: dict[str, dict[str, list[tuple[float, float]]]],
       ax.plot(xs, ys, styles.get(method, ':'), marker='o',
               label=f'{TASK_LABELS[task]} {method}')
   ax.axhline(0.0, color='black', linewidth=0.8)
-  ax.set_xscale('log')
-  ax.set_xlabel('Trained parameters per task')
-  ax.set_ylabel('Dev score − full fine-tuning (points)')
-  ax.set_title('Relative to full fine-tuning (paper Fig. 3 form)')
-  ax.grid(True, alpha=0.3)
-  ax.legend(fontsize='x-small')
-  fig.tight_layout()
-  with atomic.atomic_path(path) as tmp:
-    fig.savefig(tmp, dpi=100)
-  plt.close(fig)
-  return path
+  plots.log_x_panel(ax, 'Trained parameters per task',
+                    'Dev score − full fine-tuning (points)',
+                    'Relative to full fine-tuning (paper Fig. 3 form)',
+                    legend='x-small')
+  return plots.save_figure(fig, path)
 
 
 def lr_table(results: Sequence[Result], tasks: Sequence[str]

@@ -33,8 +33,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from adapter_bert import atomic
 from experiments import fileio
+from experiments import plots
 from experiments import paper_results
 from experiments import selection
 
@@ -374,16 +374,9 @@ def plot_init_scale(study: dict[str, list[Result]], path: str) -> None:
     high = [100 * max(v) - m for m, v in zip(means, by_sigma.values())]
     ax.errorbar(sigmas, means, yerr=[low, high], marker='o', capsize=3,
                 label=_task_label(task))
-  ax.set_xscale('log')
-  ax.set_xlabel('Adapter init stddev σ')
-  ax.set_ylabel('Dev score (x100)')
-  ax.set_title('Initialisation scale (paper Fig. 6, right)')
-  ax.grid(True, alpha=0.3)
-  ax.legend(fontsize='small')
-  fig.tight_layout()
-  with atomic.atomic_path(path) as tmp:
-    fig.savefig(tmp, dpi=100)
-  plt.close(fig)
+  plots.log_x_panel(ax, 'Adapter init stddev σ', 'Dev score (x100)',
+                    'Initialisation scale (paper Fig. 6, right)')
+  plots.save_figure(fig, path)
 
 
 
@@ -408,18 +401,11 @@ def plot_params(results: Sequence[Result], path: str) -> None:
                       if t == task and m == method)
       xs, ys = zip(*points)
       ax.plot(xs, ys, marker='o', label=METHOD_NAMES.get(method, method))
-    ax.set_xscale('log')
-    ax.set_title(_task_label(task))
-    ax.set_xlabel('Trained parameters per task')
-    ax.set_ylabel('Dev score (x100)')
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize='small')
+    plots.log_x_panel(ax, 'Trained parameters per task', 'Dev score (x100)',
+                      _task_label(task))
   for ax in list(axes.flat)[len(tasks):]:
     ax.axis('off')
-  fig.tight_layout()
-  with atomic.atomic_path(path) as tmp:
-    fig.savefig(tmp, dpi=100)
-  plt.close(fig)
+  plots.save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- submission
