@@ -245,17 +245,6 @@ def table2_cpu_epochs(name: str) -> float:
   return TABLE2_CPU_EPOCHS['large' if large else 'small']
 
 
-def _table2_point(method: str, size: int, lr: float, epochs: float,
-                  placement: str) -> dict[str, object]:
-  """The keys of one Table 2 run, the same in table2_cpu and table2_seeds."""
-  point = dict(sweeps.method_keys(method, placement), lr=lr, epochs=epochs)
-  if method == 'adapter':
-    point['m'] = size
-  elif method == 'top_k':
-    point['top_k'] = size
-  return point
-
-
 def _table2_tasks(arg) -> list[str]:
   """Dataset names of a table2 sweep, smallest first; default or `all`: every
   dataset of TABLE2_CPU_TRAIN_SIZES."""
@@ -274,7 +263,7 @@ def _table2_tasks(arg) -> list[str]:
 def _table2_cpu_grid(arg, name: str) -> list[dict[str, object]]:
   """One dataset's seed-0 grid: full FT, variable FT, then adapters."""
   ep = arg.epochs if arg.epochs > 0 else table2_cpu_epochs(name)
-  point = lambda method, size, lr: _table2_point(method, size, lr, ep,
+  point = lambda method, size, lr: sweeps.sized_point(method, size, lr, ep,
                                                  arg.placement)
   return ([point('full', 0, lr) for lr in TABLE2_CPU_FULL_LRS]
           + [point('top_k', k, TABLE2_CPU_TOP_K_LR) for k in TABLE2_CPU_TOP_KS]
@@ -341,5 +330,5 @@ def _table2_sweep(add, arg) -> None:
       for e in chosen:
         size = e.get('top_k') if e['method'] == 'top_k' else e.get('m')
         add(task=f'extra:{name}', seed=seed,
-            **_table2_point(e['method'], size, float(e['lr']),
+            **sweeps.sized_point(e['method'], size, float(e['lr']),
                             float(e['epochs']), arg.placement))

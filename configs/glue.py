@@ -151,13 +151,8 @@ def _selected_points(path: str, task: str) -> dict[str, list]:
 
 
 def _point_keys(point: list, placement: str) -> dict[str, object]:
-  _, method, size, lr, epochs = point
-  keys = dict(sweeps.method_keys(method, placement), lr=lr, epochs=epochs)
-  if method == 'adapter':
-    keys['m'] = size
-  if method == 'top_k':
-    keys['top_k'] = size
-  return keys
+  """Sweep keys of a selected point [task, method, size, lr, epochs]."""
+  return sweeps.sized_point(*point[1:], placement=placement)
 
 
 def _study_seed_runs(add, arg) -> None:

@@ -22,6 +22,17 @@ def method_keys(method: str, placement: str = 'houlsby') -> dict[str, object]:
               placement=placement if method == 'adapter' else 'none')
 
 
+def sized_point(method: str, size: int | None, lr: float, epochs: float,
+                placement: str = 'houlsby') -> dict[str, object]:
+  """The keys of one grid point; size is m (adapter) or k (top_k)."""
+  point = dict(method_keys(method, placement), lr=lr, epochs=epochs)
+  if method == 'adapter':
+    point['m'] = size
+  elif method == 'top_k':
+    point['top_k'] = size
+  return point
+
+
 def resolve_tasks(tasks: str, task: str, groups: dict[str, Sequence[str]],
                   valid: Sequence[str]) -> tuple[str, ...]:
   """`tasks` = '' (just `task`), a group name, or names joined by '+'."""
