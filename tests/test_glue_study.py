@@ -69,11 +69,28 @@ def test_study_selects_on_seed_zero_and_reports_spread(tmp_path):
   # The claim compares row means over the tasks (both tasks equal here).
   gap = adapters.mean() - full.mean()
   assert f'({gap:+.1f} points' in report
+  # Two of five tasks: a gap, but no verdict yet.
+  assert 'provisional, no verdict yet (2 of 5 tasks' in report
+  assert 'reproduced' not in report
   header = (out / 'runs.csv').read_text().splitlines()[0]
   assert header.startswith('run,task,method,m,top_k,lr,epochs,seed,schedule')
   assert len((out / 'runs.csv').read_text().splitlines()) == 1 + 2 * 15
   assert os.path.exists(paths['params_mrpc.png'])
   assert os.path.exists(paths['relative.png'])
+
+
+def test_claims_give_a_verdict_only_on_the_whole_table():
+  tasks = glue_study.TASKS
+  means = {'Full fine-tuning': (80.0, 0.2, 1.0, 3),
+           'Adapters (8-256)': (79.8, 0.2, 0.03, 3),
+           'Adapters (64)': (78.0, 0.2, 0.02, 3),
+           'LayerNorm only': (76.0, 0.2, 0.001, 3)}
+  lines = glue_study.claims(means, tasks)
+  assert lines[0].endswith('reproduced.') and '(-0.2 points' in lines[0]
+  assert lines[1].endswith('not reproduced.')  # -2.0 vs the paper's -0.8.
+  assert lines[2].endswith('reproduced.')      # -4.0: LayerNorm behind.
+  means['Full fine-tuning'] = (80.0, 0.2, 1.0, 2)
+  assert all('provisional' in line for line in glue_study.claims(means, tasks))
 
 
 def test_curve_points_use_the_selected_learning_rate(tmp_path):
