@@ -90,37 +90,50 @@ def get_config(arg: str | None = None):
   return common.apply_run_args(base, arg)
 
 
-def _grid(arg) -> list[dict[str, object]]:
-  """The grid points of one task and seed for sweep `arg.sweep`."""
+# Grids: one function per named sweep, each the points of one task and seed.
+
+
+def _paper_grid(arg) -> list[dict[str, object]]:
   adapter = sweeps.method_keys('adapter', arg.placement)
-  if arg.sweep == 'paper':
-    return [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
-            for lr in PAPER_LRS for ep in PAPER_EPOCHS]
-  if arg.sweep == 'fixed_m':
-    return [dict(adapter, m=64, lr=lr, epochs=ep) for lr in PAPER_LRS
-            for ep in PAPER_EPOCHS]
-  if arg.sweep == 'finetune':
-    return [dict(sweeps.method_keys('full'), lr=lr, epochs=ep)
-            for lr in FINETUNE_LRS for ep in FINETUNE_EPOCHS]
-  if arg.sweep == 'layernorm':
-    return [dict(sweeps.method_keys('layernorm'), lr=lr, epochs=ep)
-            for lr in PAPER_LRS for ep in PAPER_EPOCHS]
-  if arg.sweep == 'top_k':
-    return [dict(sweeps.method_keys('top_k'), top_k=k, lr=lr, epochs=ep)
-            for k in sweeps.top_k_grid(arg.backbone)
-            for lr in PAPER_LRS for ep in PAPER_EPOCHS]
-  if arg.sweep == 'cpu':
-    points = [dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=CPU_EPOCHS)
-              for m in CPU_ADAPTER_MS]
-    return points + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR,
-                          epochs=CPU_EPOCHS)]
-  if arg.sweep == 'study':
-    return _study_grid(adapter)
-  raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
+  return [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
+          for lr in PAPER_LRS for ep in PAPER_EPOCHS]
 
 
-def _study_grid(adapter) -> list[dict[str, object]]:
+def _fixed_m_grid(arg) -> list[dict[str, object]]:
+  adapter = sweeps.method_keys('adapter', arg.placement)
+  return [dict(adapter, m=64, lr=lr, epochs=ep) for lr in PAPER_LRS
+          for ep in PAPER_EPOCHS]
+
+
+def _finetune_grid(arg) -> list[dict[str, object]]:
+  del arg
+  return [dict(sweeps.method_keys('full'), lr=lr, epochs=ep)
+          for lr in FINETUNE_LRS for ep in FINETUNE_EPOCHS]
+
+
+def _layernorm_grid(arg) -> list[dict[str, object]]:
+  del arg
+  return [dict(sweeps.method_keys('layernorm'), lr=lr, epochs=ep)
+          for lr in PAPER_LRS for ep in PAPER_EPOCHS]
+
+
+def _top_k_grid(arg) -> list[dict[str, object]]:
+  return [dict(sweeps.method_keys('top_k'), top_k=k, lr=lr, epochs=ep)
+          for k in sweeps.top_k_grid(arg.backbone)
+          for lr in PAPER_LRS for ep in PAPER_EPOCHS]
+
+
+def _cpu_grid(arg) -> list[dict[str, object]]:
+  adapter = sweeps.method_keys('adapter', arg.placement)
+  points = [dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=CPU_EPOCHS)
+            for m in CPU_ADAPTER_MS]
+  return points + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR,
+                        epochs=CPU_EPOCHS)]
+
+
+def _study_grid(arg) -> list[dict[str, object]]:
   """The study's seed-0 grid of one task: the reference point first."""
+  adapter = sweeps.method_keys('adapter', arg.placement)
   ep = dict(epochs=CPU_EPOCHS)
   points = [dict(adapter, **STUDY_REFERENCE, **ep)]
   points += [dict(sweeps.method_keys('full'), lr=lr, **ep)
@@ -220,6 +233,11 @@ def _study_sst2_runs(add, arg) -> None:
         epochs=CPU_EPOCHS)
 
 
+# Sweeps that repeat one grid over tasks and seeds, by name.
+_GRIDS = {'paper': _paper_grid, 'fixed_m': _fixed_m_grid,
+          'finetune': _finetune_grid, 'layernorm': _layernorm_grid,
+          'top_k': _top_k_grid, 'cpu': _cpu_grid, 'study': _study_grid}
+# Sweeps that read the study's selected points and add runs themselves.
 _STUDY_SWEEPS = {'study_sst2': _study_sst2_runs,
                  'study_seeds': _study_seed_runs,
                  'study_curves': _study_curve_runs,
@@ -232,9 +250,11 @@ def sweep(add, arg: str | None = None):
   if arg.sweep in _STUDY_SWEEPS:
     _STUDY_SWEEPS[arg.sweep](add, arg)
     return
+  if arg.sweep not in _GRIDS:
+    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
   seeds = sweeps.seed_range(arg)
   tasks = sweeps.resolve_tasks(arg.tasks, arg.task, TASK_GROUPS, TASKS)
-  grid = _grid(arg)
+  grid = _GRIDS[arg.sweep](arg)
   for task in tasks:
     for seed in seeds:
       for point in grid:

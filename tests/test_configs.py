@@ -266,3 +266,9 @@ def test_extra_names_match_the_data_registry():
 def test_configs_name_the_library_methods_without_importing_it():
   from adapter_bert import optim  # pylint: disable=g-import-not-at-top
   assert common.METHODS == optim.METHODS
+
+
+def test_every_declared_glue_sweep_has_its_function():
+  assert set(glue.SWEEPS) == set(glue._GRIDS) | set(glue._STUDY_SWEEPS)  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match='valid sweeps'):
+    sweep_lib.collect(lambda add: glue.sweep(add, 'sweep=nope'))
