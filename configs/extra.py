@@ -202,21 +202,16 @@ def _grid(arg, task: str) -> list[dict[str, object]]:
   top_k = [dict(sweeps.method_keys('top_k'), top_k=k, lr=lr, epochs=ep)
            for k in sweeps.top_k_grid(arg.backbone)
            for lr in PAPER_LRS for ep in epochs]
-  if arg.sweep == 'paper':
-    return adapters
-  if arg.sweep == 'finetune':
-    return finetune
-  if arg.sweep == 'top_k':
-    return top_k
-  if arg.sweep == 'table2':  # Every column of the paper's Table 2.
-    return finetune + top_k + adapters
-  if arg.sweep == 'cpu':
-    ep = arg.epochs if arg.epochs > 0 else CPU_EPOCHS
-    points = [dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=ep)
-              for m in CPU_ADAPTER_MS]
-    return points + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR,
-                          epochs=ep)]
-  raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
+  ep = arg.epochs if arg.epochs > 0 else CPU_EPOCHS
+  cpu = ([dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=ep)
+          for m in CPU_ADAPTER_MS]
+         + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR, epochs=ep)])
+  grids = {'paper': adapters, 'finetune': finetune, 'top_k': top_k,
+           'table2': finetune + top_k + adapters,  # Every Table 2 column.
+           'cpu': cpu}
+  if arg.sweep not in grids:
+    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
+  return grids[arg.sweep]
 
 
 def sweep(add, arg: str | None = None):

@@ -80,20 +80,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 def _grid(arg) -> list[dict[str, object]]:
   adapter = sweeps.method_keys('adapter', arg.placement)
   full = sweeps.method_keys('full')
-  if arg.sweep == 'paper':
-    return [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
-            for lr in PAPER_LRS for ep in PAPER_EPOCHS]
-  if arg.sweep == 'fixed_m':
-    return [dict(adapter, m=64, lr=lr, epochs=ep) for lr in PAPER_LRS
-            for ep in PAPER_EPOCHS]
-  if arg.sweep == 'finetune':
-    return [dict(full, lr=lr, epochs=ep) for lr in FINETUNE_LRS
-            for ep in FINETUNE_EPOCHS]
-  if arg.sweep == 'cpu':
-    return ([dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=CPU_EPOCHS)
-             for m in CPU_ADAPTER_MS]
-            + [dict(full, lr=CPU_FULL_LR, epochs=CPU_EPOCHS)])
-  raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
+  grids = {
+      'paper': [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
+                for lr in PAPER_LRS for ep in PAPER_EPOCHS],
+      'fixed_m': [dict(adapter, m=64, lr=lr, epochs=ep) for lr in PAPER_LRS
+                  for ep in PAPER_EPOCHS],
+      'finetune': [dict(full, lr=lr, epochs=ep) for lr in FINETUNE_LRS
+                   for ep in FINETUNE_EPOCHS],
+      'cpu': ([dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=CPU_EPOCHS)
+               for m in CPU_ADAPTER_MS]
+              + [dict(full, lr=CPU_FULL_LR, epochs=CPU_EPOCHS)]),
+  }
+  if arg.sweep not in grids:
+    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
+  return grids[arg.sweep]
 
 
 def sweep(add, arg: str | None = None):
