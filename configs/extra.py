@@ -191,36 +191,40 @@ def _epochs(arg, task: str) -> tuple[float, ...]:
   return (default_epochs(task),)
 
 
-def _grid(arg, task: str) -> list[dict[str, object]]:
-  """The grid points of one task and seed for sweep `arg.sweep`."""
+def _paper_grid(arg, task: str) -> list[dict[str, object]]:
   adapter = sweeps.method_keys('adapter', arg.placement)
-  epochs = _epochs(arg, task)
-  adapters = [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
-              for lr in PAPER_LRS for ep in epochs]
-  finetune = [dict(sweeps.method_keys('full'), lr=lr, epochs=ep)
-              for lr in PAPER_LRS for ep in epochs]
-  top_k = [dict(sweeps.method_keys('top_k'), top_k=k, lr=lr, epochs=ep)
-           for k in sweeps.top_k_grid(arg.backbone)
-           for lr in PAPER_LRS for ep in epochs]
+  return [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
+          for lr in PAPER_LRS for ep in _epochs(arg, task)]
+
+
+def _finetune_grid(arg, task: str) -> list[dict[str, object]]:
+  return [dict(sweeps.method_keys('full'), lr=lr, epochs=ep)
+          for lr in PAPER_LRS for ep in _epochs(arg, task)]
+
+
+def _top_k_grid(arg, task: str) -> list[dict[str, object]]:
+  return [dict(sweeps.method_keys('top_k'), top_k=k, lr=lr, epochs=ep)
+          for k in sweeps.top_k_grid(arg.backbone)
+          for lr in PAPER_LRS for ep in _epochs(arg, task)]
+
+
+def _table2_grid(arg, task: str) -> list[dict[str, object]]:
+  """Every Table 2 column: full, variable fine-tuning, then adapters."""
+  return (_finetune_grid(arg, task) + _top_k_grid(arg, task)
+          + _paper_grid(arg, task))
+
+
+def _cpu_grid(arg, task: str) -> list[dict[str, object]]:
+  del task  # One budget for every task.
+  adapter = sweeps.method_keys('adapter', arg.placement)
   ep = arg.epochs if arg.epochs > 0 else CPU_EPOCHS
-  cpu = ([dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=ep)
-          for m in CPU_ADAPTER_MS]
-         + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR, epochs=ep)])
-  grids = {'paper': adapters, 'finetune': finetune, 'top_k': top_k,
-           'table2': finetune + top_k + adapters,  # Every Table 2 column.
-           'cpu': cpu}
-  if arg.sweep not in grids:
-    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
-  return grids[arg.sweep]
+  return ([dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=ep)
+           for m in CPU_ADAPTER_MS]
+          + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR, epochs=ep)])
 
 
-def sweep(add, arg: str | None = None):
-  """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
-  arg = _parse(arg)
-  seeds = sweeps.seed_range(arg)
-  if arg.sweep in ('table2_cpu', 'table2_seeds'):
-    _table2_sweep(add, arg)
-    return
+def _grid_runs(add, arg, grid) -> None:
+  """Repeats one task's `grid(arg, task)` over the tasks and seeds."""
   groups = {'all': TASKS[:-1]}
   tasks = arg.tasks
   if tasks and tasks not in groups:  # Accept bare dataset names.
@@ -228,10 +232,22 @@ def sweep(add, arg: str | None = None):
                      for t in tasks.split('+') if t)
   tasks = sweeps.resolve_tasks(tasks, _task(arg), groups, TASKS)
   for task in tasks:
-    grid = _grid(arg, task)
-    for seed in seeds:
-      for point in grid:
+    points = grid(arg, task)
+    for seed in sweeps.seed_range(arg):
+      for point in points:
         add(task=task, seed=seed, **point)
+
+
+def sweep(add, arg: str | None = None):
+  """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
+  arg = _parse(arg)
+  sweeps.seed_range(arg)  # Checks seeds= before any run is added.
+  if arg.sweep in _GRIDS:
+    _grid_runs(add, arg, _GRIDS[arg.sweep])
+  elif arg.sweep in _TABLE2_SWEEPS:
+    _TABLE2_SWEEPS[arg.sweep](add, arg)
+  else:
+    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
 
 
 def table2_cpu_epochs(name: str) -> float:
@@ -292,8 +308,8 @@ def read_selected(path: str) -> list[dict[str, object]]:
   return entries
 
 
-def _table2_sweep(add, arg) -> None:
-  """The minilm-l6 Table 2 study: sweep=table2_cpu or table2_seeds.
+def _table2_cpu_runs(add, arg) -> None:
+  """The minilm-l6 Table 2 study: sweep=table2_cpu (then table2_seeds).
 
   table2_cpu is a CPU grid, NOT the paper's (which swept lr {1e-5, 3e-5, 1e-4,
   3e-3} x epochs {20, 50, 100} x m {2..64} on BERT-base): full fine-tuning at
@@ -305,13 +321,15 @@ def _table2_sweep(add, arg) -> None:
   next, so that finished runs form complete rows. Packed batches: add
   --config.packing=True to the sweep command.
   """
+  for name in _table2_tasks(arg):
+    for seed in sweeps.seed_range(arg):
+      for point in _table2_cpu_grid(arg, name):
+        add(task=f'extra:{name}', seed=seed, **point)
+
+
+def _table2_seed_runs(add, arg) -> None:
+  """sweep=table2_seeds: the dev-selected points of table2_cpu, seeds 1, 2."""
   names = _table2_tasks(arg)
-  if arg.sweep == 'table2_cpu':
-    for name in names:
-      for seed in sweeps.seed_range(arg):
-        for point in _table2_cpu_grid(arg, name):
-          add(task=f'extra:{name}', seed=seed, **point)
-    return
   path = arg.selected or os.path.join(
       os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
       TABLE2_SELECTED)
@@ -327,3 +345,11 @@ def _table2_sweep(add, arg) -> None:
         add(task=f'extra:{name}', seed=seed,
             **sweeps.sized_point(e['method'], size, float(e['lr']),
                             float(e['epochs']), arg.placement))
+
+
+# Sweeps that repeat one task's grid over tasks and seeds, by name.
+_GRIDS = {'paper': _paper_grid, 'finetune': _finetune_grid,
+          'top_k': _top_k_grid, 'table2': _table2_grid, 'cpu': _cpu_grid}
+# The Table 2 study's sweeps, which choose their datasets themselves.
+_TABLE2_SWEEPS = {'table2_cpu': _table2_cpu_runs,
+                  'table2_seeds': _table2_seed_runs}

@@ -174,28 +174,50 @@ def _selected_lrs(arg, methods) -> dict[str, float]:
   return {m: getattr(arg, f'lr_{m}') for m in methods}
 
 
-def sweep(add, arg: str | None = None):
-  """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
-  arg = _parse(arg)
-  if arg.sweep not in SWEEPS:
-    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
-  if arg.seeds < 0:
-    raise ValueError(f'seeds={arg.seeds} must be at least 1 (0 = default).')
-  if arg.sweep == 'lr_grid':
-    default_tasks, seeds, methods = (arg.task,), arg.seeds or 1, METHODS
-    points = [(m, lr) for m in methods for lr in LRS[m]]
-  else:
-    small = arg.sweep == 'budget_0p1'
-    default_tasks = ('mrpc',) if small else SEED_TASKS
-    seeds = arg.seeds or 3
-    methods = tuple(SIZE_KEYS) if small else METHODS
-    if small:
-      arg.budget = 100 * SMALL_BUDGET
-    points = list(_selected_lrs(arg, methods).items())
-  tasks = (sweeps.resolve_tasks(arg.tasks, '', glue.TASK_GROUPS, glue.TASKS)
-           if arg.tasks else default_tasks)
+def _runs(add, arg, tasks, seeds: int, points) -> None:
   for task in tasks:
     for seed in range(arg.seed, arg.seed + seeds):
       for method, lr in points:
         add(task=task, seed=seed, lr=lr, epochs=arg.epochs,
             **_method_keys(method, arg))
+
+
+def _tasks(arg, default: tuple[str, ...]) -> tuple[str, ...]:
+  if not arg.tasks:
+    return default
+  return tuple(sweeps.resolve_tasks(arg.tasks, '', glue.TASK_GROUPS,
+                                    glue.TASKS))
+
+
+def _lr_grid_runs(add, arg) -> None:
+  """Every method at each of its LRS, seed 0, on `task` (MRPC)."""
+  points = [(m, lr) for m in METHODS for lr in LRS[m]]
+  _runs(add, arg, _tasks(arg, (arg.task,)), arg.seeds or 1, points)
+
+
+def _seed_runs(add, arg) -> None:
+  """Every method at its selected lr, 3 seeds, on SEED_TASKS (1% budget)."""
+  points = list(_selected_lrs(arg, METHODS).items())
+  _runs(add, arg, _tasks(arg, SEED_TASKS), arg.seeds or 3, points)
+
+
+def _budget_0p1_runs(add, arg) -> None:
+  """The sized methods at the ~0.1% budget, 3 seeds, on MRPC."""
+  methods = tuple(SIZE_KEYS)
+  points = list(_selected_lrs(arg, methods).items())
+  arg.budget = 100 * SMALL_BUDGET
+  _runs(add, arg, _tasks(arg, ('mrpc',)), arg.seeds or 3, points)
+
+
+_SWEEPS = {'lr_grid': _lr_grid_runs, 'seeds': _seed_runs,
+           'budget_0p1': _budget_0p1_runs}
+
+
+def sweep(add, arg: str | None = None):
+  """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
+  arg = _parse(arg)
+  if arg.sweep not in _SWEEPS:
+    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
+  if arg.seeds < 0:
+    raise ValueError(f'seeds={arg.seeds} must be at least 1 (0 = default).')
+  _SWEEPS[arg.sweep](add, arg)

@@ -77,28 +77,42 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   return c
 
 
-def _grid(arg) -> list[dict[str, object]]:
+def _paper_grid(arg) -> list[dict[str, object]]:
   adapter = sweeps.method_keys('adapter', arg.placement)
-  full = sweeps.method_keys('full')
-  grids = {
-      'paper': [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
-                for lr in PAPER_LRS for ep in PAPER_EPOCHS],
-      'fixed_m': [dict(adapter, m=64, lr=lr, epochs=ep) for lr in PAPER_LRS
-                  for ep in PAPER_EPOCHS],
-      'finetune': [dict(full, lr=lr, epochs=ep) for lr in FINETUNE_LRS
-                   for ep in FINETUNE_EPOCHS],
-      'cpu': ([dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=CPU_EPOCHS)
-               for m in CPU_ADAPTER_MS]
-              + [dict(full, lr=CPU_FULL_LR, epochs=CPU_EPOCHS)]),
-  }
-  if arg.sweep not in grids:
-    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
-  return grids[arg.sweep]
+  return [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
+          for lr in PAPER_LRS for ep in PAPER_EPOCHS]
+
+
+def _fixed_m_grid(arg) -> list[dict[str, object]]:
+  adapter = sweeps.method_keys('adapter', arg.placement)
+  return [dict(adapter, m=64, lr=lr, epochs=ep) for lr in PAPER_LRS
+          for ep in PAPER_EPOCHS]
+
+
+def _finetune_grid(arg) -> list[dict[str, object]]:
+  del arg  # Full fine-tuning has no placement.
+  return [dict(sweeps.method_keys('full'), lr=lr, epochs=ep)
+          for lr in FINETUNE_LRS for ep in FINETUNE_EPOCHS]
+
+
+def _cpu_grid(arg) -> list[dict[str, object]]:
+  adapter = sweeps.method_keys('adapter', arg.placement)
+  return ([dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=CPU_EPOCHS)
+           for m in CPU_ADAPTER_MS]
+          + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR,
+                  epochs=CPU_EPOCHS)])
+
+
+_GRIDS = {'paper': _paper_grid, 'fixed_m': _fixed_m_grid,
+          'finetune': _finetune_grid, 'cpu': _cpu_grid}
 
 
 def sweep(add, arg: str | None = None):
   """Calls `add(**overrides)` once per run of the sweep named by `sweep=`."""
   arg = _parse(arg)
+  if arg.sweep not in _GRIDS:
+    raise ValueError(f'Unknown sweep {arg.sweep!r}; valid sweeps: {SWEEPS}')
+  grid = _GRIDS[arg.sweep](arg)
   for seed in sweeps.seed_range(arg):
-    for point in _grid(arg):
+    for point in grid:
       add(task='squad', seed=seed, **point)
