@@ -1,0 +1,110 @@
+"""The PEFT comparison report: lr selection, budgets, mean ± std per cell."""
+
+import csv
+import json
+import os
+
+import numpy as np
+
+from experiments import peft_study
+
+SIZES_1 = {'adapter': 23, 'lora': 25, 'prefix': 49}
+SIZES_01 = {'adapter': 1, 'lora': 2, 'prefix': 5}
+KEYS = {'adapter': 'm', 'lora': 'lora_rank', 'prefix': 'prefix_length'}
+LRS = {'adapter': (3e-4, 1e-3, 3e-3), 'lora': (3e-4, 1e-3, 3e-3),
+       'ia3': (1e-3, 3e-3, 1e-2), 'prefix': (1e-4, 3e-4, 1e-3),
+       'bitfit': (3e-4, 1e-3, 3e-3)}
+METRICS = {'mrpc': ('accuracy', 'f1'), 'rte': ('accuracy',),
+           'stsb': ('pearson', 'spearman'), 'cola': ('matthews_corrcoef',)}
+
+
+def _write(root, method, task, lr, seed, size, value):
+  config = {'backbone': 'minilm-l6', 'lr': lr, 'seed': seed,
+            'method': method, 'epochs': 3.0}
+  if size is not None:
+    config[KEYS[method]] = size
+  dev = {m: value - 0.01 * i for i, m in enumerate(METRICS[task])}
+  name = f'{task}-{method}-{size}-{lr:g}-s{seed}'
+  os.makedirs(os.path.join(root, name))
+  with open(os.path.join(root, name, 'results.json'), 'w') as f:
+    json.dump({'status': 'done', 'task': task, 'method': method, 'lr': lr,
+               'seed': seed, 'epochs': 3.0, 'config': config, 'dev': dev,
+               'trainable_params': 1000, 'total_params': 100000,
+               'train_seconds': 1.0}, f)
+
+
+def _make_runs(root, rng):
+  """The three sweeps; returns the true best lr and every cell's values."""
+  best, values = {}, {}
+  for method, lrs in LRS.items():
+    scores = rng.uniform(0.5, 0.9, size=len(lrs))
+    best[method] = lrs[int(np.argmax(scores))]
+    for lr, score in zip(lrs, scores):
+      _write(root, method, 'mrpc', lr, 0, SIZES_1.get(method), score)
+    for task in ('mrpc', 'rte', 'stsb', 'cola'):
+      for seed in (1, 2) if task == 'mrpc' else (0, 1, 2):
+        value = rng.uniform(0.3, 0.9)
+        _write(root, method, task, best[method], seed, SIZES_1.get(method),
+               value)
+    if method in SIZES_01:
+      for seed in (0, 1, 2):
+        _write(root, method, 'mrpc', best[method], seed, SIZES_01[method],
+               rng.uniform(0.3, 0.9))
+  for method in LRS:
+    for task in ('mrpc', 'rte', 'stsb', 'cola'):
+      for share, sizes in (('1%', SIZES_1), ('0.1%', SIZES_01)):
+        if share == '0.1%' and task != 'mrpc':
+          continue
+        size = sizes.get(method)
+        vals = []
+        for seed in (0, 1, 2):
+          path = os.path.join(
+              root, f'{task}-{method}-{size}-{best[method]:g}-s{seed}',
+              'results.json')
+          with open(path) as f:
+            dev = json.load(f)['dev']
+          vals.append(100 * dev[peft_study.TASK_METRICS[task]])
+        values[(method, task, share)] = vals
+  return best, values
+
+
+def test_lr_selection_budgets_and_cells(tmp_path):
+  runs, out = tmp_path / 'runs', tmp_path / 'out'
+  best, values = _make_runs(str(runs), np.random.default_rng(3))
+  paths = peft_study.write_study(str(runs), str(out))
+  with open(paths['selected']) as f:
+    assert json.load(f)['lr'] == best
+  results = peft_study.selection.load_results(str(runs))
+  lrs = peft_study.select_lrs(results)
+  assert lrs == best
+  for share, tasks in (('1%', peft_study.TASKS), ('0.1%', ('mrpc',))):
+    table = peft_study.cells(results, lrs, share, tasks)
+    for method in LRS:
+      for task in tasks:
+        mean, std, n = table[method][task]
+        expected = values[(method, task, share)]
+        assert n == 3
+        np.testing.assert_allclose(mean, np.mean(expected), rtol=1e-9)
+        np.testing.assert_allclose(std, np.std(expected, ddof=1), rtol=1e-9)
+  one = peft_study.cells(results, lrs, '1%', ('mrpc',))
+  small = peft_study.cells(results, lrs, '0.1%', ('mrpc',))
+  # Sized methods change share between the budgets; IA3 and BitFit do not.
+  assert 0.009 < one['lora']['share'] < 0.011
+  assert 0.0007 < small['lora']['share'] < 0.0012
+  assert one['ia3']['share'] == small['ia3']['share'] < 0.001
+  report = open(paths['report']).read()
+  assert '| LoRA | r' not in report  # Sizes print as key=value.
+  assert 'lora_rank=25' in report and 'lora_rank=2 ' in report
+  assert 'RoBERTa-base | LoRA | 0.3M | 89.7 ± 0.7' in report
+  with open(paths['runs']) as f:
+    assert len(list(csv.DictReader(f))) == len(results)
+  assert os.path.getsize(paths['plot']) > 1000
+
+
+def test_no_runs_is_an_error(tmp_path):
+  try:
+    peft_study.write_study(str(tmp_path), str(tmp_path / 'out'))
+  except ValueError as e:
+    assert str(tmp_path) in str(e)
+  else:
+    raise AssertionError('expected a ValueError')
