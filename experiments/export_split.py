@@ -4,7 +4,7 @@ r"""Writes the examples a run trains and evaluates on, for another library.
       --config configs/extra.py:name=progressive_stance \
       --out runs/peer_data/progressive_stance
 
-The AdapterHub peer (experiments/adapterhub_glue.py) runs in its own venv
+The AdapterHub peer (experiments/adapterhub/peer_glue.py) runs in its own venv
 without this package, so it cannot rebuild our splits; it reads them from
 here instead: the task the config names, split exactly as a run with that
 config splits it (its data_dir, split_seed, csv keys). Writes under --out:

@@ -20,8 +20,8 @@ Reads the committed runs alone (results.json per run) and writes, under --out:
                  and trained-share rows, the AdapterHub peer rows, the claim.
   params.png     test accuracy against trained parameters (log x), a panel per
                  dataset (the form of the paper's Figure 4).
-The AdapterHub peer's JSON files (experiments/adapterhub_glue.py run on an
-exported split, `--task_name` set) are read from --peer_dir, default
+The AdapterHub peer's JSON files (experiments/adapterhub/peer_glue.py run on
+an exported split, `--task_name` set) are read from --peer_dir, default
 <out>/peer, when it exists.
 """
 

@@ -1,8 +1,9 @@
-"""Whole-file writes for the entry points, each atomic (adapter_bert's atomic)."""
+"""Whole-file writes for the entry points, each atomic, and their cache root."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from typing import Any
 
@@ -21,3 +22,9 @@ def write_json(path: str, obj: Any) -> None:
 def copy_file(src: str, dst: str) -> None:
   with atomic.atomic_path(dst) as tmp:
     shutil.copyfile(src, tmp)
+
+
+def cache_root() -> str:
+  """$ADAPTER_BERT_CACHE, else ~/.cache/adapter_bert (the library's default)."""
+  return os.environ.get('ADAPTER_BERT_CACHE',
+                        os.path.expanduser('~/.cache/adapter_bert'))

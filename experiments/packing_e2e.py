@@ -11,8 +11,8 @@ each task, interleaved on this machine so that all runs share its load:
                               length buckets of 16)
   ours_group_by_length        + --config.group_by_length=True
   ours_packed                 + --config.packing=True
-  adapterhub                  experiments/adapterhub_glue.py in the peer venv
-                              (dynamic padding, random batches)
+  adapterhub                  experiments/adapterhub/peer_glue.py in the peer
+                              venv (dynamic padding, random batches)
   adapterhub_group_by_length  + --group_by_length (HF Trainer's sampler)
 
 Round r runs every variant of every task with seed r (the first round) or,
@@ -45,9 +45,9 @@ from absl import flags
 
 from adapter_bert import backbones
 from adapter_bert import tasks as tasks_lib
-from experiments import benchmark
 from experiments import fileio
 from experiments import token_accounting
+from experiments.adapterhub import peer_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = ('ours_unpacked', 'ours_group_by_length', 'ours_packed',
@@ -117,7 +117,7 @@ def command(run: Run, root: str, peer_python: str = 'PEER_PYTHON',
             f'--workdir={os.path.join(root, run.name)}',
             '--config.predict=False', *OURS_FLAGS[run.variant]]
   model_dir = backbones.resolve('minilm-l6').weights_dir
-  return [peer_python, 'experiments/adapterhub_glue.py',
+  return [peer_python, os.path.relpath(peer_env.GLUE_SCRIPT, REPO),
           f'--model_dir={model_dir}',
           f'--task_dir={os.path.join(root, "peer_data", run.task)}',
           '--method=adapter', f'--seed={run.seed}', f'--task_name={run.task}',
@@ -213,7 +213,7 @@ def main(argv):
     return
   peer_python = None
   if any(not r.variant.startswith('ours') for r in runs):
-    peer_python = benchmark.ensure_peer_venv()
+    peer_python = peer_env.ensure_peer_venv()
   shares = {}
   tokenizer = backbones.load_tokenizer(backbones.resolve('minilm-l6'))
   for task in f.tasks:

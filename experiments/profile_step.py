@@ -4,9 +4,9 @@ r"""Where one train step's time goes: a jax.profiler trace grouped by model part
       [--batch_size=32] [--seq_len=128] [--traced_steps=3] \
       [--trace_dir=/tmp/trace] [--json_out=profile.json]
 
-Builds the step exactly as experiments/benchmark.py times it, traces --steps
-calls, and sums the duration of every XLA op by the part of the model its HLO
-`op_name` names (dropout, q/k/v dense, attention core, FFN dense, LayerNorm,
+Builds the step exactly as experiments/benchmark.py times it (both through
+experiments/method_step.py), traces --traced_steps calls, and sums the
+duration of every XLA op by the part of the model its HLO `op_name` names (dropout, q/k/v dense, attention core, FFN dense, LayerNorm,
 adapters, optimizer) and by direction (forward, or the backward pass that
 `transpose(jvp(...))` marks). XLA:CPU runs independent ops concurrently, so
 the parts can sum to more than the step's wall time: compare parts between
@@ -30,15 +30,25 @@ from absl import app
 from absl import flags
 import jax
 
-from experiments import benchmark
 from experiments import fileio
+from experiments import method_step
 
-# --backbone, --batch_size, --seq_len and --json_out are benchmark.py's flags.
 FLAGS = flags.FLAGS
-_METHOD = flags.DEFINE_string('method', 'adapter', 'Method to profile.')
-_TRACED_STEPS = flags.DEFINE_integer('traced_steps', 3, 'Traced steps.')
-_TRACE_DIR = flags.DEFINE_string('trace_dir', None,
-                                 'Keep the trace here (TensorBoard/Perfetto).')
+
+
+def define_flags() -> None:
+  """Defined by the entry point only: importing claims no flag names."""
+  flags.DEFINE_string('method', 'adapter', 'Method to profile.')
+  flags.DEFINE_string(
+      'backbone', 'minilm-l6',
+      'A backbone name or directory (adapter_bert.backbones), or '
+      f'{method_step.BERT_BASE_RANDOM} (BERT-base shapes, random weights).')
+  flags.DEFINE_integer('batch_size', 32, 'Global batch size.')
+  flags.DEFINE_integer('seq_len', 128, 'Tokens per example.')
+  flags.DEFINE_integer('traced_steps', 3, 'Traced steps.')
+  flags.DEFINE_string('trace_dir', None,
+                      'Keep the trace here (TensorBoard/Perfetto).')
+  flags.DEFINE_string('json_out', None, 'Also write the result here (JSON).')
 
 # (part, pattern over the HLO op_name), first match wins.
 PARTS = (
@@ -95,10 +105,10 @@ def _read_trace(trace_dir: str):
   return trace['traceEvents'] if isinstance(trace, dict) else trace
 
 
-def profile(settings: benchmark.Settings, method: str, steps: int,
+def profile(settings: method_step.Settings, method: str, steps: int,
             trace_dir: str) -> dict[str, Any]:
-  run, batch = benchmark.build_method(
-      method, settings, benchmark.resolve_backbone(settings.backbone))
+  run, batch = method_step.build_method(
+      method, settings, method_step.resolve_backbone(settings.backbone))
   trainable, opt_state, frozen = run.trainable, run.opt_state, run.frozen
   key = jax.random.key(0)
   compiled = run.train_step.lower(trainable, opt_state, frozen, batch,
@@ -129,19 +139,20 @@ def profile(settings: benchmark.Settings, method: str, steps: int,
 
 def main(argv):
   del argv
-  settings = benchmark.Settings(backbone=FLAGS.backbone,
-                                batch_size=FLAGS.batch_size,
-                                seq_len=FLAGS.seq_len)
+  settings = method_step.Settings(backbone=FLAGS.backbone,
+                                  batch_size=FLAGS.batch_size,
+                                  seq_len=FLAGS.seq_len)
   with tempfile.TemporaryDirectory() as tmp:
-    result = profile(settings, _METHOD.value, _TRACED_STEPS.value,
-                     _TRACE_DIR.value or tmp)
+    result = profile(settings, FLAGS.method, FLAGS.traced_steps,
+                     FLAGS.trace_dir or tmp)
   print(f"{result['method']}: median traced step "
         f"{result['step_s_median']:.3f} s; XLA op time by part (ms/step):")
   for part, ms in result['ms_per_step'].items():
     print(f'{ms:9.1f}  {part}')
-  if FLAGS['json_out'].present:
+  if FLAGS.json_out:
     fileio.write_json(FLAGS.json_out, result)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

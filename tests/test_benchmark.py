@@ -1,4 +1,4 @@
-"""experiments/benchmark.py: smoke run, and what the compiled step computes."""
+"""experiments/benchmark.py and method_step.py: a smoke run; the step's work."""
 
 import dataclasses
 import json
@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from adapter_bert import backbones
-from adapter_bert import optim
+from adapter_bert import param_paths
 from adapter_bert import train
 from experiments import benchmark
+from experiments import method_step
+from experiments.adapterhub import peer_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,9 +57,9 @@ def test_the_benchmark_steps_what_train_setup_builds(monkeypatch):
   backbone = backbones.resolve('tiny')
   run, batch = benchmark.build_method('adapter', settings, backbone)
   assert built == [run]
-  reference = real_setup(benchmark.make_config('adapter', settings), 1000,
+  reference = real_setup(method_step.make_config('adapter', settings), 1000,
                          backbone=backbone)
-  paths = lambda tree: sorted(optim.flatten(tree))
+  paths = lambda tree: sorted(param_paths.flatten(tree))
   assert paths(run.trainable) == paths(reference.trainable)
   assert paths(run.frozen) == paths(reference.frozen)
   assert any('adapter_ffn' in p for p in paths(run.trainable))
@@ -82,9 +84,10 @@ def _dense_dominated_config():
 
 def test_adapter_step_computes_no_frozen_weight_gradients():
   config = _dense_dominated_config()
-  settings = benchmark.Settings(batch_size=8, seq_len=32, m=8)
-  flops = {m: benchmark.step_flops(
-      benchmark.compile_abstract_train_step(m, settings, config))
+  settings = method_step.Settings(batch_size=8, seq_len=32, m=8)
+  backbone = method_step.random_backbone(config)
+  flops = {m: method_step.step_flops(method_step.compile_train_step(
+      method_step.setup_method(m, settings, backbone), settings))
            for m in ('adapter', 'full')}
   if None in flops.values():
     pytest.skip(f'{jax.default_backend()} reports no FLOP count.')
@@ -100,29 +103,31 @@ def test_adapter_step_computes_no_frozen_weight_gradients():
 
 
 def test_adapter_optimizer_state_is_under_5_percent_on_minilm_shapes():
-  config = backbones.resolve('minilm-l6').config  # Reads config.json only.
-  settings = benchmark.Settings(m=64)
-  states = {m: benchmark.abstract_method(m, settings, config)
-            for m in ('adapter', 'full')}
-  nbytes = {m: benchmark.tree_bytes(s['opt_state']) for m, s in states.items()}
+  # minilm-l6's shapes (its config.json only), random weights.
+  backbone = method_step.random_backbone(
+      backbones.resolve('minilm-l6').config)
+  settings = method_step.Settings(m=64)
+  runs = {m: method_step.setup_method(m, settings, backbone)
+          for m in ('adapter', 'full')}
+  nbytes = {m: method_step.tree_bytes(r.opt_state) for m, r in runs.items()}
   assert nbytes['adapter'] <= 0.05 * nbytes['full'], nbytes
   # Adam keeps two moments of each trainable leaf, nothing of frozen ones.
-  for s in states.values():
-    assert benchmark.tree_bytes(s['opt_state']) == pytest.approx(
-        2 * benchmark.tree_bytes(s['trainable']), abs=64)
-  trainable = optim.flatten(states['adapter']['trainable'])
+  for r in runs.values():
+    assert method_step.tree_bytes(r.opt_state) == pytest.approx(
+        2 * method_step.tree_bytes(r.trainable), abs=64)
+  trainable = param_paths.flatten(runs['adapter'].trainable)
   assert any('/adapter_' in p for p in trainable)
   assert not any(p.endswith('/kernel') and 'adapter_' not in p
                  and p.startswith('bert/') for p in trainable)
 
 
 def test_random_batch_is_all_real_tokens():
-  batch = benchmark.random_batch(100, 3, batch_size=4, seq_len=16)
+  batch = method_step.random_batch(100, 3, batch_size=4, seq_len=16)
   assert batch['input_ids'].shape == (4, 16)
   assert batch['input_ids'].max() < 100
   assert (batch['attention_mask'] == 1).all() and (batch['mask'] == 1).all()
   assert set(np.unique(batch['labels'])) <= {0, 1, 2}
-  assert benchmark.random_batch(100, 1, 4, 16)['labels'].dtype == np.float32
+  assert method_step.random_batch(100, 1, 4, 16)['labels'].dtype == np.float32
 
 
 def test_table_reports_ratios_to_our_full_and_the_peer():
@@ -177,7 +182,7 @@ def test_rounds_report_medians_and_within_round_ratios(monkeypatch):
 
 
 def test_peer_config_matches_our_architecture():
-  hf = benchmark.hf_config(backbones.resolve('minilm-l6').config)
+  hf = peer_env.hf_config(backbones.resolve('minilm-l6').config)
   with open(os.path.join(backbones.minilm_dir(), 'config.json')) as f:
     original = json.load(f)
   for key in ('vocab_size', 'hidden_size', 'num_hidden_layers',
@@ -188,8 +193,8 @@ def test_peer_config_matches_our_architecture():
 def test_unbuildable_peer_venv_raises_peer_unavailable(tmp_path):
   blocker = tmp_path / 'a_file'
   blocker.write_text('')
-  with pytest.raises(benchmark.PeerUnavailable, match='could not build'):
-    benchmark.ensure_peer_venv(str(blocker / 'venv'))
+  with pytest.raises(peer_env.PeerUnavailable, match='could not build'):
+    peer_env.ensure_peer_venv(str(blocker / 'venv'))
 
 
 def test_profile_groups_xla_ops_by_model_part(tmp_path):
@@ -201,7 +206,7 @@ def test_profile_groups_xla_ops_by_model_part(tmp_path):
       'jit(train_step)/jvp(BertClassifier)/bert/layer_2/Dropout_0/iota'
   ) == 'dropout / forward'
   assert profile_step.part_of('') == 'other / forward'
-  settings = benchmark.Settings.smoke_settings(m=8)
+  settings = method_step.Settings.smoke_settings(m=8)
   result = profile_step.profile(settings, 'adapter', 2, str(tmp_path))
   parts = result['ms_per_step']
   assert result['step_s_median'] > 0

@@ -15,8 +15,8 @@ from experiments import export_split
 
 # The peer runs as a script beside its sibling module, outside this package.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'experiments'))
-import adapterhub_glue  # pylint: disable=g-import-not-at-top,g-bad-import-order
+    os.path.abspath(__file__))), 'experiments', 'adapterhub'))
+import peer_glue  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 LABELS = ('neg', 'pos', 'neutral')
 
@@ -36,7 +36,7 @@ def test_peer_reads_exactly_our_split(tmp_path):
   config = _config(tmp_path)
   meta = export_split.export(config, str(tmp_path / 'export'))
   assert meta['splits'] == {'train': 72, 'validation': 9, 'test': 9}
-  task, num_labels, train, evals = adapterhub_glue.read_task(
+  task, num_labels, train, evals = peer_glue.read_task(
       str(tmp_path / 'export'))
   assert (task, num_labels, sorted(evals)) == ('csv', 3, ['dev', 'test'])
   ours = tasks.from_config(config)
@@ -50,16 +50,16 @@ def test_peer_reads_exactly_our_split(tmp_path):
 
 def test_peer_metrics_and_schedule_match_ours():
   predictions, labels = [0, 1, 1, 0, 1], [0, 1, 0, 0, 1]
-  assert adapterhub_glue.metrics(predictions, labels, 2) == pytest.approx(dict(
+  assert peer_glue.metrics(predictions, labels, 2) == pytest.approx(dict(
       accuracy=sklearn_metrics.accuracy_score(labels, predictions),
       f1=sklearn_metrics.f1_score(labels, predictions),
       matthews_corrcoef=sklearn_metrics.matthews_corrcoef(labels,
                                                           predictions)))
-  assert adapterhub_glue.metrics([0, 2, 1], [0, 1, 1], 3) == (
+  assert peer_glue.metrics([0, 2, 1], [0, 1, 1], 3) == (
       pytest.approx(dict(accuracy=2 / 3)))
   total, warmup = 57, 5
   for kind in optim.SCHEDULES:
     ours = optim.learning_rate_schedule(1.0, total, 0.1, kind)
     for step in (0, 1, 4, 5, 6, 30, 56):
-      assert adapterhub_glue.lr_factor(kind, step, total, warmup) == (
+      assert peer_glue.lr_factor(kind, step, total, warmup) == (
           pytest.approx(float(ours(step)), abs=1e-6)), (kind, step)

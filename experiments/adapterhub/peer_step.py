@@ -1,10 +1,11 @@
 r"""AdapterHub (PyTorch) peer of experiments/benchmark.py: one training step.
 
-Runs in its own virtual environment (experiments/requirements-peer.txt:
+Runs in its own virtual environment (experiments/adapterhub/requirements.txt:
 adapters, transformers 4.57, torch), never in the project's, so it imports
-neither adapter_bert nor absl. benchmark.py builds that venv and calls
+neither adapter_bert nor absl. experiments/adapterhub/peer_env.py builds that
+venv, and benchmark.py calls
 
-  <peer-venv>/bin/python experiments/adapterhub_peer.py --model_dir=DIR \
+  <peer-venv>/bin/python experiments/adapterhub/peer_step.py --model_dir=DIR \
       --batch_size=32 --seq_len=128 --steps=10 --methods=adapter,full \
       --out=peer.json
 

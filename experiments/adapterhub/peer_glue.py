@@ -1,12 +1,12 @@
 r"""AdapterHub (PyTorch) end to end on a classification task: the peer.
 
-Runs in the peer venv that experiments/benchmark.py builds (adapters,
-transformers 4.57, torch; see experiments/requirements-peer.txt), never in the
-project's. It trains what `python -m experiments.train --config
+Runs in the peer venv that experiments/adapterhub/peer_env.py builds (adapters,
+transformers 4.57, torch; see experiments/adapterhub/requirements.txt), never
+in the project's. It trains what `python -m experiments.train --config
 configs/glue.py:task=mrpc` trains, as closely as AdapterHub allows, so that
 both wall times can be measured on the same machine in the same hour:
 
-  ~/.cache/adapter_bert/peer-venv/bin/python experiments/adapterhub_glue.py \
+  ~/.cache/adapter_bert/peer-venv/bin/python experiments/adapterhub/peer_glue.py \
       --model_dir=<minilm dir> --task_dir=data/glue/MRPC --method=adapter \
       --out=runs/adapterhub_mrpc.json
 
@@ -16,7 +16,7 @@ project's venv), with the configuration our run used:
 
   python -m experiments.export_split \
       --config configs/extra.py:name=progressive_stance --out runs/peer_data/ps
-  ~/.cache/adapter_bert/peer-venv/bin/python experiments/adapterhub_glue.py \
+  ~/.cache/adapter_bert/peer-venv/bin/python experiments/adapterhub/peer_glue.py \
       --model_dir=<minilm dir> --task_dir=runs/peer_data/ps --method=adapter \
       --m=8 --lr=3e-4 --epochs=5 --schedule=official \
       --out=experiments/results/extra_minilm/peer/ps-adapter.json
@@ -44,8 +44,8 @@ import platform
 import sys
 import time
 
-# Run as a script from experiments/ in the peer venv: its sibling is importable.
-import adapterhub_peer  # pylint: disable=g-bad-import-order
+# Run as a script in the peer venv: its sibling peer_step.py is importable.
+import peer_step  # pylint: disable=g-bad-import-order
 
 
 def _parse_args(argv):
@@ -253,7 +253,7 @@ def main(argv=None):
       examples_per_sec=total * args.batch_size / train_seconds,
       total_seconds=time.perf_counter() - start_all, **scores)
   print(json.dumps(results, indent=2), file=sys.stderr)
-  adapterhub_peer.write_json(args.out, results)
+  peer_step.write_json(args.out, results)
 
 
 if __name__ == '__main__':
