@@ -17,15 +17,11 @@ from typing import Any
 
 from absl import app
 from absl import flags
-import ml_collections
 import numpy as np
 
-from adapter_bert import artifacts
-from adapter_bert import backbones
 from adapter_bert import fusion
 from adapter_bert import inference
-from adapter_bert import tasks as tasks_lib
-from experiments import ablate
+from experiments import artifact_eval
 from experiments import fileio
 
 FLAGS = flags.FLAGS
@@ -33,26 +29,18 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defined by `main` only: importing the module claims no flag names."""
-  flags.DEFINE_string('artifact', None, "A fusion run's artifact.")
-  flags.DEFINE_string('out', None, 'JSON output; default: '
-                      '<artifact>/../fusion_attention.json.')
-  flags.DEFINE_integer('max_examples', 0, 'First N dev examples (0 = all).')
-  flags.DEFINE_integer('batch_size', 64, 'Batch size.')
-  flags.mark_flags_as_required(['artifact'])
+  artifact_eval.define_flags('fusion_attention.json', batch_size=64,
+                             artifact_help="A fusion run's artifact.")
 
 
 def mean_attention(artifact: str, max_examples: int = 0, batch_size: int = 64,
                    cache_dir: str | None = None) -> dict[str, Any]:
   """{'sites': {site: {adapter name: mean weight}}, ...} over the dev split."""
-  loaded = artifacts.load(artifact)
-  config = ml_collections.ConfigDict(loaded.meta['config'])
+  dev = artifact_eval.load_dev(artifact, max_examples=max_examples,
+                               cache_dir=cache_dir)
+  loaded, config, features = dev.loaded, dev.config, dev.features
   if not config.get('fusion_adapters'):
     raise ValueError(f'{artifact} is not a fusion run.')
-  task = tasks_lib.from_config(config)
-  split = task.eval_splits[0]
-  features = ablate.dev_features(
-      task, split, backbones.load_tokenizer(loaded.backbone), config,
-      max_examples, cache_dir)
   names = fusion.site_names(loaded.model.adapter_plan)
   sums = {site: np.zeros(len(n)) for site, n in names.items()}
   tokens = 0.0
@@ -68,7 +56,7 @@ def mean_attention(artifact: str, max_examples: int = 0, batch_size: int = 64,
     for site, w in weights.items():
       sums[site] += (w * mask).sum((0, 1))
   return dict(
-      artifact=os.path.abspath(artifact), task=task.name, split=split,
+      artifact=os.path.abspath(artifact), task=dev.task.name, split=dev.split,
       num_examples=len(features), fused=config.fusion_adapters.split('+'),
       sites={site: dict(zip(names[site], (sums[site] / tokens).tolist()))
              for site in names})
@@ -77,9 +65,8 @@ def mean_attention(artifact: str, max_examples: int = 0, batch_size: int = 64,
 def main(argv):
   del argv
   result = mean_attention(FLAGS.artifact, FLAGS.max_examples, FLAGS.batch_size)
-  out = FLAGS.out or os.path.join(
-      os.path.dirname(os.path.abspath(FLAGS.artifact)),
-      'fusion_attention.json')
+  out = FLAGS.out or artifact_eval.beside(FLAGS.artifact,
+                                          'fusion_attention.json')
   fileio.write_json(out, result)
   adapters = list(dict.fromkeys(a for s in result['sites'].values()
                                 for a in s))
