@@ -37,33 +37,18 @@ from typing import Any, Hashable, Sequence
 from absl import app
 from absl import flags
 
+from experiments import cli
 from experiments import fileio
 from experiments import plots
 from experiments import paper_results
-from experiments import report
 from experiments import selection
 from experiments import study
+from experiments.tables import common
 
 Result = selection.Result
-Table = report.Table
+Table = common.Table
 METHODS = ('full', 'top_k', 'adapter')
-METHOD_LABELS = {'full': 'Full FT', 'top_k': 'Variable FT',
-                 'adapter': 'Adapters'}
-# The paper's dataset names (its Table 2).
-DATASET_LABELS = {
-    '20_newsgroups': '20 newsgroups', 'crowdflower_airline': 'Airline',
-    'corporate_messaging': 'Corporate messaging', 'disasters': 'Disasters',
-    'economic_news': 'Economic news', 'emotion': 'Emotion',
-    'global_warming': 'Global warming',
-    'political_audience': 'Political audience',
-    'political_bias': 'Political bias',
-    'political_message': 'Political message',
-    'primary_emotions': 'Primary emotions',
-    'progressive_opinion': 'Progressive opinion',
-    'progressive_stance': 'Progressive stance',
-    'us_economic_performance': 'US economic performance',
-    'customer_complaints': 'Customer complaints',
-    'news_aggregator': 'News aggregator', 'sms_spam': 'SMS spam'}
+METHOD_LABELS = {m: common.METHOD_NAMES[m] for m in METHODS}
 _SWEEP = ('python -m experiments.sweep --config configs/extra.py:sweep={} '
           '--workdir runs/extra_minilm --config.packing=True '
           '--results_dir experiments/results/extra_minilm/runs')
@@ -110,7 +95,7 @@ def _name(task: str) -> str:
 
 
 def _label(task: str) -> str:
-  return DATASET_LABELS.get(_name(task), _name(task))
+  return paper_results.EXTRA_LABELS.get(_name(task), _name(task))
 
 
 def _seed(result: Result) -> int:
@@ -460,39 +445,30 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
       '† The paper\'s numbers (BERT-base, 20-100 epochs) as transcribed in '
       'experiments/paper_results.py from a copy of its Tables 2 and 4; not '
       're-checked against the paper offline.', '',
-      '## Table 2 layout', '', report.to_markdown(table2(results, cells)),
+      '## Table 2 layout', '', common.to_markdown(table2(results, cells)),
       '## The claim', '']
   lines += claim(cells, tasks) + ['', '![params.png](params.png)', '',
                                   '## Selected configurations', '',
-                                  report.to_markdown(
+                                  common.to_markdown(
                                       selected_table(results, cells))]
   lines += ['## Reproduce', '', '```'] + list(REPRODUCE) + ['```', '']
   if peers:
     lines += ['## AdapterHub 1.3 peer (same split, recipe and seed)', '',
-              report.to_markdown(peer_table(results, peers))]
+              common.to_markdown(peer_table(results, peers))]
   fileio.write_text(paths['report'], '\n'.join(lines))
   return paths
 
 
 def define_flags() -> None:
   """Defined by the entry point only: importing claims no flag names."""
-  flags.DEFINE_string('runs_dir', None, 'Directory of the committed runs.')
-  flags.DEFINE_string('out', None, 'Output directory.')
+  cli.define_study_flags()
   flags.DEFINE_string('peer_dir', '', 'AdapterHub peer JSONs; default '
                       '<out>/peer.')
-  flags.mark_flags_as_required(['runs_dir', 'out'])
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  try:
-    paths = write_study(flags.FLAGS.runs_dir, flags.FLAGS.out,
-                        flags.FLAGS.peer_dir)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from e
-  for name, path in paths.items():
-    print(f'{name}: {path}')
+  f = flags.FLAGS
+  cli.write_and_list(argv, write_study, f.runs_dir, f.out, f.peer_dir)
 
 
 if __name__ == '__main__':

@@ -22,7 +22,6 @@ mean of the task's metrics (as GLUE).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -31,17 +30,17 @@ from typing import Any, Sequence
 from absl import app
 from absl import flags
 
+from experiments import cli
 from experiments import fileio
 from experiments import plots
 from experiments import paper_results
-from experiments import report
 from experiments import selection
 from experiments import study
+from experiments.tables import common
+from experiments.tables import init_scale
 
 Result = selection.Result
 TASKS = ('rte', 'mrpc', 'stsb', 'cola', 'sst2')
-TASK_LABELS = {'rte': 'RTE', 'mrpc': 'MRPC', 'stsb': 'STS-B', 'cola': 'CoLA',
-               'sst2': 'SST-2'}
 # The metric the paper's Table 1 prints per task (paper_results.GLUE_COLUMNS).
 PAPER_METRIC = {task: metric for _, task, metric in paper_results.GLUE_COLUMNS}
 PAPER_COLUMN = {task: column for column, task, _ in paper_results.GLUE_COLUMNS}
@@ -96,7 +95,7 @@ def table1(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
   n = len(tasks)
   header = (['Row', f'Params for {n} task{"s" if n > 1 else ""}',
              'Trained / task']
-            + [f'{TASK_LABELS[t]} ({PAPER_METRIC[t]})' for t in tasks]
+            + [f'{common.task_label(t)} ({PAPER_METRIC[t]})' for t in tasks]
             + ['Mean'])
   rows = []
   for label, method, _ in ROWS:
@@ -262,8 +261,8 @@ def plot_curves(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
                   marker='o', capsize=3, label=names[method])
     plots.log_x_panel(
         ax, 'Trained parameters per task',
-        f'{TASK_LABELS[task]} dev {PAPER_METRIC[task]} (x100)',
-        f'{TASK_LABELS[task]}: score against trained parameters')
+        f'{common.task_label(task)} dev {PAPER_METRIC[task]} (x100)',
+        f'{common.task_label(task)}: score against trained parameters')
     paths.append(plots.save_figure(
         fig, os.path.join(out_dir, f'params_{task}.png')))
     if points.get('full'):
@@ -287,7 +286,7 @@ def _plot_relative(relative: dict[str, dict[str, list[tuple[float, float]]]],
     for method, points in series.items():
       xs, ys = zip(*points)
       ax.plot(xs, ys, styles.get(method, ':'), marker='o',
-              label=f'{TASK_LABELS[task]} {method}')
+              label=f'{common.task_label(task)} {method}')
   ax.axhline(0.0, color='black', linewidth=0.8)
   plots.log_x_panel(ax, 'Trained parameters per task',
                     'Dev score − full fine-tuning (points)',
@@ -306,7 +305,7 @@ def lr_table(results: Sequence[Result], tasks: Sequence[str]
                   key=lambda r: (TASKS.index(r['task']), r['method'],
                                  selection.size(r) or 0, float(r['lr']))):
     size = selection.size(r)
-    rows.append([TASK_LABELS[r['task']], r['method'],
+    rows.append([common.task_label(r['task']), r['method'],
                  '-' if size is None else str(size), f'{float(r["lr"]):g}',
                  f'{_metric(r, r["task"]):.1f}'])
   return header, rows
@@ -331,43 +330,30 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
            'chosen on dev among the seed-0 runs of the study\'s CPU grid '
            '(NOT the paper\'s grid; configs/glue.py `sweep=study`). Paper rows: '
            'BERT-large GLUE test scores, for orientation only.', '',
-           '## Table 1 analogue', '', report.to_markdown(table), '## Claims', '']
+           '## Table 1 analogue', '', common.to_markdown(table), '## Claims',
+           '']
   lines += claims(row_means(results, chosen, tasks), tasks) + ['']
   for path in plot_curves(results, chosen, tasks, out_dir):
     name = os.path.basename(path)
     paths[name] = path
     lines += [f'![{name}]({name})', '']
-  sigma_runs = report.init_scale_runs(results)
+  sigma_runs = init_scale.study_runs(results)
   if sigma_runs:
     paths['init_scale'] = os.path.join(out_dir, 'init_scale.png')
-    report.plot_init_scale(sigma_runs, paths['init_scale'])
+    init_scale.plot(sigma_runs, paths['init_scale'])
     lines += ['## Robustness to the init scale (Figure 6)', '',
-              report.to_markdown(report.init_scale_table(sigma_runs)),
+              common.to_markdown(init_scale.table(sigma_runs)),
               '![init_scale.png](init_scale.png)', '']
   lines += ['## Dev score against learning rate (seed 0)', '',
-            report.to_markdown(lr_table(results, tasks))]
+            common.to_markdown(lr_table(results, tasks))]
   fileio.write_text(paths['report'], '\n'.join(lines))
   return paths
 
 
-def define_flags() -> None:
-  """Defined by the entry point only: importing claims no flag names."""
-  flags.DEFINE_string('runs_dir', None, 'Directory of the committed runs.')
-  flags.DEFINE_string('out', None, 'Output directory.')
-  flags.mark_flags_as_required(['runs_dir', 'out'])
-
-
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  try:
-    paths = write_study(flags.FLAGS.runs_dir, flags.FLAGS.out)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from e
-  for name, path in paths.items():
-    print(f'{name}: {path}')
+  cli.write_and_list(argv, write_study, flags.FLAGS.runs_dir, flags.FLAGS.out)
 
 
 if __name__ == '__main__':
-  define_flags()
+  cli.define_study_flags()
   app.run(main)

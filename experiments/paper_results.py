@@ -110,6 +110,21 @@ EXTRA_TABLE2 = {name: {m: row[i][0] for i, m in enumerate(_TABLE2_METHODS)}
                 for name, row in _TABLE2_ROWS.items()}
 EXTRA_TABLE2_SEM = {name: {m: row[i][1] for i, m in enumerate(_TABLE2_METHODS)}
                     for name, row in _TABLE2_ROWS.items()}
+# dataset: the paper's name for it (its Table 2 rows).
+EXTRA_LABELS = {
+    '20_newsgroups': '20 newsgroups', 'crowdflower_airline': 'Airline',
+    'corporate_messaging': 'Corporate messaging', 'disasters': 'Disasters',
+    'economic_news': 'Economic news', 'emotion': 'Emotion',
+    'global_warming': 'Global warming',
+    'political_audience': 'Political audience',
+    'political_bias': 'Political bias',
+    'political_message': 'Political message',
+    'primary_emotions': 'Primary emotions',
+    'progressive_opinion': 'Progressive opinion',
+    'progressive_stance': 'Progressive stance',
+    'us_economic_performance': 'US economic performance',
+    'customer_complaints': 'Customer complaints',
+    'news_aggregator': 'News aggregator', 'sms_spam': 'SMS spam'}
 # dataset: {method: epochs of the chosen configuration} (paper Table 4).
 EXTRA_EPOCHS = {name: {'full': row[3][0], 'adapter': row[3][1]}
                 for name, row in _TABLE2_ROWS.items()}

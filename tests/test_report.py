@@ -8,6 +8,7 @@ import pytest
 
 from experiments import paper_results
 from experiments import report
+from experiments.tables import common
 
 
 def _result(root, run, task, method, dev, m=64, params=1000, total=10**6,
@@ -147,10 +148,10 @@ def test_no_init_scale_section_without_a_study(sweep_dir, tmp_path):
 
 
 def test_total_params_multiplier_matches_the_paper():
-  assert report.total_params_multiplier('full', 1.0, 9) == 9.0
-  assert round(report.total_params_multiplier('adapter', 0.036, 9), 1) == 1.3
-  assert round(report.total_params_multiplier('adapter', 0.021, 9), 1) == 1.2
-  assert round(report.total_params_multiplier('adapter', 0.0114, 17), 2) == 1.19
+  assert common.total_params_multiplier('full', 1.0, 9) == 9.0
+  assert round(common.total_params_multiplier('adapter', 0.036, 9), 1) == 1.3
+  assert round(common.total_params_multiplier('adapter', 0.021, 9), 1) == 1.2
+  assert round(common.total_params_multiplier('adapter', 0.0114, 17), 2) == 1.19
 
 
 def test_no_results_is_an_error(tmp_path):
@@ -165,6 +166,7 @@ def test_paper_numbers_are_consistent():
   assert len(table2) == paper_results.EXTRA_NUM_TASKS
   assert set(paper_results.EXTRA_TABLE2_SEM) == set(table2)
   assert set(paper_results.EXTRA_EPOCHS) == set(table2)
+  assert set(paper_results.EXTRA_LABELS) == set(table2)
   for method in ('full', 'top_k', 'adapter'):
     mean = statistics.mean(row[method] for row in table2.values())
     # Each printed value is rounded to 0.1 (error <= 0.05, so their mean's

@@ -1,0 +1,28 @@
+"""The command line the report-writing entry points share (report, studies)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+from absl import app
+from absl import flags
+
+
+def define_study_flags() -> None:
+  """--runs_dir and --out, both required."""
+  flags.DEFINE_string('runs_dir', None, 'Directory of the committed runs.')
+  flags.DEFINE_string('out', None, 'Output directory.')
+  flags.mark_flags_as_required(['runs_dir', 'out'])
+
+
+def write_and_list(argv: Sequence[str],
+                   write: Callable[..., Mapping[str, str]], *args: Any) -> None:
+  """`main`'s body: write(*args), its ValueError a usage error; the paths."""
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  try:
+    paths = write(*args)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
+  for name, path in paths.items():
+    print(f'{name}: {path}')

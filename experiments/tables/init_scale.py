@@ -1,0 +1,62 @@
+"""Robustness to the adapters' init stddev σ (paper Fig. 6, right)."""
+
+from __future__ import annotations
+
+import collections
+import statistics
+from typing import Sequence
+
+from experiments import plots
+from experiments import selection
+from experiments.tables import common
+
+Result = selection.Result
+
+
+def study_runs(results: Sequence[Result]) -> dict[str, list[Result]]:
+  """Per task, its adapter runs when they span more than one init σ."""
+  by_task = collections.defaultdict(list)
+  for r in results:
+    if r['method'] == 'adapter' and 'init_scale' in (r.get('config') or {}):
+      by_task[r['task']].append(r)
+  return {task: runs for task, runs in by_task.items()
+          if len({float(r['config']['init_scale']) for r in runs}) > 1}
+
+
+def _by_sigma(runs: Sequence[Result]) -> dict[float, list[float]]:
+  scores = collections.defaultdict(list)
+  for r in runs:
+    scores[float(r['config']['init_scale'])].append(selection.score(r))
+  return dict(sorted(scores.items()))
+
+
+def table(study: dict[str, list[Result]]) -> common.Table:
+  """Dev score (mean, min, max over seeds) per task and init σ."""
+  header = ['task', 'init σ', 'runs', 'dev score', 'min', 'max']
+  rows = []
+  for task in common.task_order(study):
+    for sigma, scores in _by_sigma(study[task]).items():
+      rows.append([common.task_label(task), f'{sigma:g}', str(len(scores)),
+                   common.pct(statistics.mean(scores)),
+                   common.pct(min(scores)), common.pct(max(scores))])
+  return header, rows
+
+
+def plot(study: dict[str, list[Result]], path: str) -> None:
+  """Dev score against the adapters' init stddev (log x), a line per task."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  for task in common.task_order(study):
+    by_sigma = _by_sigma(study[task])
+    sigmas = list(by_sigma)
+    means = [100 * statistics.mean(v) for v in by_sigma.values()]
+    low = [m - 100 * min(v) for m, v in zip(means, by_sigma.values())]
+    high = [100 * max(v) - m for m, v in zip(means, by_sigma.values())]
+    ax.errorbar(sigmas, means, yerr=[low, high], marker='o', capsize=3,
+                label=common.task_label(task))
+  plots.log_x_panel(ax, 'Adapter init stddev σ', 'Dev score (x100)',
+                    'Initialisation scale (paper Fig. 6, right)')
+  plots.save_figure(fig, path)
