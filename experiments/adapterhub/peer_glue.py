@@ -44,8 +44,8 @@ import platform
 import sys
 import time
 
-# Run as a script in the peer venv: its sibling peer_step.py is importable.
-import peer_step  # pylint: disable=g-bad-import-order
+# Run as a script in the peer venv: its sibling peer_io.py is importable.
+import peer_io  # pylint: disable=g-bad-import-order
 
 
 def _parse_args(argv):
@@ -253,7 +253,7 @@ def main(argv=None):
       examples_per_sec=total * args.batch_size / train_seconds,
       total_seconds=time.perf_counter() - start_all, **scores)
   print(json.dumps(results, indent=2), file=sys.stderr)
-  peer_step.write_json(args.out, results)
+  peer_io.write_json(args.out, results)
 
 
 if __name__ == '__main__':

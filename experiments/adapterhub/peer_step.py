@@ -27,6 +27,9 @@ import statistics
 import sys
 import time
 
+# Run as a script in the peer venv: its sibling peer_io.py is importable.
+import peer_io  # pylint: disable=g-bad-import-order
+
 
 def _parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -152,15 +155,7 @@ def main(argv=None):
     print(f"peer {method}: "
           f"{results['methods'][method]['examples_per_sec']:.1f} examples/s",
           file=sys.stderr)
-  write_json(args.out, results)
-
-
-def write_json(path, value):
-  """Atomic JSON write; the peer venv runs this script without adapter_bert."""
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)
+  peer_io.write_json(args.out, results)
 
 
 if __name__ == '__main__':
