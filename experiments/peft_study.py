@@ -30,10 +30,10 @@ from experiments import fileio
 from experiments import plots
 from experiments import selection
 from experiments import study
+from experiments.tables import common
 
 Result = selection.Result
 TASKS = ('mrpc', 'rte', 'stsb', 'cola')
-TASK_LABELS = {'mrpc': 'MRPC', 'rte': 'RTE', 'stsb': 'STS-B', 'cola': 'CoLA'}
 # Each task's column metric: the one Hu et al. (2021) report, so that the
 # quoted rows read on the same scale.
 TASK_METRICS = {'mrpc': 'accuracy', 'rte': 'accuracy', 'stsb': 'pearson',
@@ -172,7 +172,7 @@ def _speed(benchmark: dict[str, Any] | None, method: str) -> str:
 def table_markdown(table: dict[str, dict[str, Any]], lrs: dict[str, float],
                    tasks: Sequence[str], benchmark=None) -> list[str]:
   head = ['Method', 'Size', 'lr', 'Trained share'] + [
-      f'{TASK_LABELS[t]} ({TASK_METRICS[t]})' for t in tasks] + ['Step ex/s']
+      f'{common.task_label(t)} ({TASK_METRICS[t]})' for t in tasks] + ['Step ex/s']
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   for method, row in table.items():
     cols = [METHOD_LABELS[method], _size_label(method, row.get('size')),
@@ -204,7 +204,7 @@ def lr_grid_markdown(results: Sequence[Result], lrs: dict[str, float]
 
 
 def hu_markdown(tasks: Sequence[str]) -> list[str]:
-  head = ['Backbone', 'Method', 'Trained'] + [TASK_LABELS[t] for t in tasks]
+  head = ['Backbone', 'Method', 'Trained'] + [common.task_label(t) for t in tasks]
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   for model, method, trained, values in HU_2021:
     cols = [model, method, trained] + [
