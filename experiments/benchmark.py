@@ -360,6 +360,14 @@ def format_table(results: Mapping[str, Any]) -> str:
         f'{_fmt(scaled(r["opt_state_bytes"], 2**20), ".2f"):>9}'
         f'{_fmt(scaled(temp, 2**20), ".1f"):>9}'
         f'{_fmt(scaled(r.get("flops"), 1e9), ".2f"):>11}')
+  return '\n'.join(lines + _summary_lines(results, peer, peer_methods))
+
+
+def _summary_lines(results: Mapping[str, Any], peer: Mapping[str, Any],
+                   peer_methods: Mapping[str, Any]) -> list[str]:
+  """The ratios, the peer's notes and inference speeds under the table."""
+  s, d, methods = results['settings'], results['device'], results['methods']
+  lines = []
   ratio = results.get('adapter_over_full') or {}
   if ratio:
     lines.append(
@@ -394,7 +402,7 @@ def format_table(results: Mapping[str, Any]) -> str:
   if inference:
     lines.append('inference (eval step): ' + ', '.join(
         f"{k} {v['examples_per_sec']:.1f} ex/s" for k, v in inference.items()))
-  return '\n'.join(lines)
+  return lines
 
 
 def _account_tokens() -> None:
