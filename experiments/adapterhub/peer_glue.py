@@ -160,47 +160,28 @@ def _build(args, num_labels=2):
   return model
 
 
-def main(argv=None):
-  args = _parse_args(argv)
+def _optimizer(model, lr):
+  """(AdamW, trainable parameters): decay 0.01 except biases and LayerNorms."""
   import torch  # pylint: disable=g-import-not-at-top
-  import transformers  # pylint: disable=g-import-not-at-top
-  # pylint: disable=g-import-not-at-top
-  from transformers import trainer_pt_utils
-  # pylint: enable=g-import-not-at-top
 
-  torch.set_num_threads(args.threads)
-  torch.manual_seed(args.seed)
-  start_all = time.perf_counter()
-  tokenizer = transformers.AutoTokenizer.from_pretrained(args.model_dir)
-  task, num_labels, train, evals = read_task(args.task_dir)
-
-  def encode(rows):
-    pairs = [r[1] for r in rows] if rows and rows[0][1] is not None else None
-    return tokenizer([r[0] for r in rows], pairs, truncation=True,
-                     max_length=args.max_length)
-
-  train_enc = encode(train)
-  eval_enc = {split: encode(rows) for split, rows in evals.items()}
-  collate = transformers.DataCollatorWithPadding(tokenizer)
-
-  def batch_of(enc, rows, indices):
-    features = [{k: enc[k][i] for k in enc} for i in indices]
-    batch = collate(features)
-    batch['labels'] = torch.tensor([rows[i][2] for i in indices])
-    return batch
-
-  model = _build(args, num_labels)
-  model.train()
-  lr = args.lr or (1e-3 if args.method == 'adapter' else 5e-5)
   decay, no_decay = [], []
   for name, p in model.named_parameters():
     if p.requires_grad:
       (no_decay if 'bias' in name or 'LayerNorm' in name else decay).append(p)
-  trainable = decay + no_decay
   optimizer = torch.optim.AdamW(
       [dict(params=decay, weight_decay=0.01),
        dict(params=no_decay, weight_decay=0.0)],
       lr=lr, eps=1e-6)
+  return optimizer, decay + no_decay
+
+
+def _train(args, model, optimizer, trainable, train, train_enc, batch_of):
+  """(steps, seconds) of the training loop: random (or length-grouped) full
+  batches, each epoch's last partial one dropped, clip 1.0, the schedule."""
+  import torch  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from transformers import trainer_pt_utils
+
   per_epoch = len(train) // args.batch_size
   total = int(len(train) * args.epochs / args.batch_size)
   if per_epoch < 1 or total < 1:
@@ -229,6 +210,12 @@ def main(argv=None):
     optimizer.step()
     schedule.step()
   train_seconds = time.perf_counter() - start
+  return total, train_seconds
+
+
+def _evaluate(model, evals, encoded, batch_of, num_labels):
+  """Split -> metrics of the model's argmax predictions, batches of 128."""
+  import torch  # pylint: disable=g-import-not-at-top
 
   model.eval()
   scores = {}
@@ -236,11 +223,48 @@ def main(argv=None):
     for split, rows in evals.items():
       predictions = []
       for s in range(0, len(rows), 128):
-        batch = batch_of(eval_enc[split], rows,
+        batch = batch_of(encoded[split], rows,
                          range(s, min(s + 128, len(rows))))
         batch.pop('labels')
         predictions += model(**batch).logits.argmax(-1).tolist()
       scores[split] = metrics(predictions, [r[2] for r in rows], num_labels)
+  return scores
+
+
+def main(argv=None):
+  args = _parse_args(argv)
+  import torch  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+
+  torch.set_num_threads(args.threads)
+  torch.manual_seed(args.seed)
+  start_all = time.perf_counter()
+  tokenizer = transformers.AutoTokenizer.from_pretrained(args.model_dir)
+  task, num_labels, train, evals = read_task(args.task_dir)
+
+  def encode(rows):
+    pairs = [r[1] for r in rows] if rows and rows[0][1] is not None else None
+    return tokenizer([r[0] for r in rows], pairs, truncation=True,
+                     max_length=args.max_length)
+
+  train_enc = encode(train)
+  eval_enc = {split: encode(rows) for split, rows in evals.items()}
+  collate = transformers.DataCollatorWithPadding(tokenizer)
+
+  def batch_of(enc, rows, indices):
+    features = [{k: enc[k][i] for k in enc} for i in indices]
+    batch = collate(features)
+    batch['labels'] = torch.tensor([rows[i][2] for i in indices])
+    return batch
+
+  model = _build(args, num_labels)
+  model.train()
+  lr = args.lr or (1e-3 if args.method == 'adapter' else 5e-5)
+  optimizer, trainable = _optimizer(model, lr)
+  total, train_seconds = _train(args, model, optimizer, trainable, train,
+                                train_enc, batch_of)
+
+  scores = _evaluate(model, evals, eval_enc, batch_of, num_labels)
   results = dict(
       framework='adapterhub', task=args.task_name or task,
       method=args.method, m=args.m, lr=lr, epochs=args.epochs, seed=args.seed,
