@@ -349,6 +349,41 @@ def run_sweep(runs: Sequence[Run], workdir: str,
         updated=time.time()))
 
   write_summary()
+  todo = _to_train(runs, mine, states, rerun_failed)
+  if todo and train_fn is None:
+    train_fn = _default_train_fn()
+  for run in todo:
+    run_dir = os.path.join(workdir, run.name)
+    config = copy.deepcopy(run.config)
+    if states[run.name] in ('changed',) + FAILED_STATES:
+      # A stale or failed result must not survive a retraining cut short.
+      stale = os.path.join(run_dir, selection.RESULTS_FILE)
+      if os.path.exists(stale):
+        os.remove(stale)
+      if states[run.name] == 'changed' and 'overwrite' in config:
+        config.overwrite = True  # Discard checkpoints of the old config.
+    status = dict(name=run.name, index=run.index, overrides=run.overrides,
+                  state='running',
+                  attempts=_read_status(run_dir).get('attempts', 0) + 1,
+                  started=time.time(), host=os.uname().nodename,
+                  pid=os.getpid(), config=run.config.to_dict())
+    fileio.write_json(os.path.join(run_dir, STATUS_FILE), status)
+    states[run.name] = 'running'
+    write_summary()
+    print(f'Run {run.index + 1}/{len(runs)} {run.name} '
+          f'(attempt {status["attempts"]})', flush=True)
+    try:
+      _attempt(run, run_dir, config, status, train_fn, workdir,
+               results_dir=results_dir, defaults=defaults)
+    finally:  # Recorded however the attempt ended, interrupted included.
+      states[run.name] = status['state']
+      write_summary()
+  return states
+
+
+def _to_train(runs: Sequence[Run], mine: Sequence[Run],
+              states: dict[str, str], rerun_failed: bool) -> list[Run]:
+  """This shard's runs to train now, in order; says how many and why."""
   retrain = {'changed'} | (set(FAILED_STATES) if rerun_failed else set())
   todo = [r for r in mine
           if states[r.name] != 'done'
@@ -362,60 +397,42 @@ def run_sweep(runs: Sequence[Run], workdir: str,
         + (f', {len(kept_bad)} failed or diverged kept as they are '
            '(--rerun_failed retrains them)' if kept_bad else '') + '.',
         flush=True)
-  if todo and train_fn is None:
-    train_fn = _default_train_fn()
-  for run in todo:
-    run_dir = os.path.join(workdir, run.name)
-    status_path = os.path.join(run_dir, STATUS_FILE)
-    previous = _read_status(run_dir)
-    config = copy.deepcopy(run.config)
-    if states[run.name] in ('changed',) + FAILED_STATES:
-      # A stale or failed result must not survive a retraining cut short.
-      stale = os.path.join(run_dir, selection.RESULTS_FILE)
-      if os.path.exists(stale):
-        os.remove(stale)
-      if states[run.name] == 'changed' and 'overwrite' in config:
-        config.overwrite = True  # Discard checkpoints of the old config.
-    status = dict(name=run.name, index=run.index, overrides=run.overrides,
-                  state='running', attempts=previous.get('attempts', 0) + 1,
-                  started=time.time(), host=os.uname().nodename,
-                  pid=os.getpid(), config=run.config.to_dict())
+  return todo
+
+
+def _attempt(run: Run, run_dir: str, config: ml_collections.ConfigDict,
+             status: dict[str, Any], train_fn: TrainFn, workdir: str, *,
+             results_dir: str, defaults: dict[str, Any] | None) -> None:
+  """Trains one run; its final state, error and time go into `status` (and
+  its status file). An interrupt (KeyboardInterrupt, SystemExit) is recorded,
+  then raised."""
+  status_path = os.path.join(run_dir, STATUS_FILE)
+  start = time.time()
+  try:
+    train_fn(config, run_dir)
+    finished = inspect_run(workdir, run, defaults=defaults).state
+    if finished == 'pending':
+      raise RuntimeError('train_and_evaluate returned without writing '
+                         f'{selection.RESULTS_FILE}.')
+    if finished not in ('done', 'diverged'):
+      raise RuntimeError(f'The run ended in state {finished!r}.')
+    status.update(state=finished, error=None)
+    if finished == 'done' and results_dir:
+      _publish(run_dir, results_dir, run.name)
+  except FloatingPointError as e:
+    logging.warning('Run %s diverged: %s', run.name, e)
+    status.update(state='diverged', error=f'{type(e).__name__}: {e}')
+  except Exception as e:  # pylint: disable=broad-except
+    logging.exception('Run %s failed.', run.name)
+    status.update(state='failed', error=f'{type(e).__name__}: {e}',
+                  traceback=traceback.format_exc())
+  except BaseException:  # KeyboardInterrupt, SystemExit: record, then stop.
+    status.update(state='interrupted', finished=time.time(),
+                  seconds=time.time() - start)
     fileio.write_json(status_path, status)
-    states[run.name] = 'running'
-    write_summary()
-    print(f'Run {run.index + 1}/{len(runs)} {run.name} '
-          f'(attempt {status["attempts"]})', flush=True)
-    start = time.time()
-    try:
-      train_fn(config, run_dir)
-      finished = inspect_run(workdir, run, defaults=defaults).state
-      if finished == 'pending':
-        raise RuntimeError('train_and_evaluate returned without writing '
-                           f'{selection.RESULTS_FILE}.')
-      if finished not in ('done', 'diverged'):
-        raise RuntimeError(f'The run ended in state {finished!r}.')
-      status.update(state=finished, error=None)
-      if finished == 'done' and results_dir:
-        _publish(run_dir, results_dir, run.name)
-    except FloatingPointError as e:
-      logging.warning('Run %s diverged: %s', run.name, e)
-      status.update(state='diverged', error=f'{type(e).__name__}: {e}')
-    except Exception as e:  # pylint: disable=broad-except
-      logging.exception('Run %s failed.', run.name)
-      status.update(state='failed', error=f'{type(e).__name__}: {e}',
-                    traceback=traceback.format_exc())
-    except BaseException:  # KeyboardInterrupt, SystemExit: record, then stop.
-      status.update(state='interrupted', finished=time.time(),
-                    seconds=time.time() - start)
-      fileio.write_json(status_path, status)
-      states[run.name] = 'interrupted'
-      write_summary()
-      raise
-    status.update(finished=time.time(), seconds=time.time() - start)
-    fileio.write_json(status_path, status)
-    states[run.name] = status['state']
-    write_summary()
-  return states
+    raise
+  status.update(finished=time.time(), seconds=time.time() - start)
+  fileio.write_json(status_path, status)
 
 
 def prepare(base: ml_collections.ConfigDict, config_spec: str,
