@@ -71,9 +71,9 @@ ADAPTERHUB_REFERENCE = {
 
 # Paper Table 2 (extra tasks, BERT-base, test accuracy, mean ± s.e.m. over 3
 # seeds, each method's configuration chosen on validation) with Table 4's
-# chosen epochs. Transcribed from the project's design-notes copy of the
-# paper's Tables 2 and 4 (no copy of the paper is available offline; re-check
-# against arXiv 1902.00751 before citing). The per-dataset means reproduce
+# chosen epochs. Transcribed from a secondary copy of the paper's Tables 2
+# and 4 (no copy of the paper is available offline; re-check against arXiv
+# 1902.00751 before citing). The per-dataset means reproduce
 # the published averages 73.7 / 74.0 / 73.3 to rounding (tests/test_report.py):
 # full FT 73.71 and adapters 73.31 round to them; variable FT 74.08 is within
 # the rounding bound (0.05 per printed value + 0.05 for the printed average)
