@@ -22,6 +22,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from adapter_bert import param_paths
+
 AdapterFactory = Callable[..., nn.Module]
 # One (attention-site, FFN-site) pair of optional factories per layer; an entry
 # may add a third element, the layer's other sites (peft.LayerSites).
@@ -97,18 +99,18 @@ class BottleneckAdapter(nn.Module):
     y = x if self.parallel else h
     if self.layer_norm:
       y = nn.LayerNorm(epsilon=LAYER_NORM_EPS, dtype=self.dtype,
-                       name='layer_norm')(y)
+                       name=param_paths.LAYER_NORM)(y)
     g = get_activation(self.activation)
     init = truncated_normal_init(self.init_scale)
     y = g(nn.Dense(self.size, kernel_init=init, dtype=self.dtype,
-                   name='down')(y))
+                   name=param_paths.DOWN)(y))
     for i in range(1, self.depth):
       # Flax's default (LeCun normal) init keeps the signal's scale; with
       # init_scale here the up-projection would start with a gradient ~σ² and
       # barely move. The adapter stays near identity because `up` is small.
       y = g(nn.Dense(self.size, dtype=self.dtype, name=f'mid_{i}')(y))
     y = nn.Dense(h.shape[-1], kernel_init=init, dtype=self.dtype,
-                 name='up')(y)
+                 name=param_paths.UP)(y)
     return h + (y if self.scale == 1.0 else self.scale * y)
 
 

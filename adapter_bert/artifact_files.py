@@ -25,7 +25,7 @@ from adapter_bert import atomic
 from adapter_bert import backbones
 from adapter_bert import checksums
 from adapter_bert import errors
-from adapter_bert import optim
+from adapter_bert import param_paths
 
 PARAMS_FILE = 'params.msgpack'
 # Model families an artifact can hold: sequence classifier or span extractor.
@@ -101,7 +101,7 @@ def read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
   with open(params_path, 'rb') as f:
     raw = f.read()
   try:
-    trained = optim.flatten(flax.serialization.msgpack_restore(raw))
+    trained = param_paths.flatten(flax.serialization.msgpack_restore(raw))
   except Exception as e:  # pylint: disable=broad-except
     raise errors.UserError(f'{params_path} cannot be decoded '
                            f'({type(e).__name__}); the artifact is damaged.'

@@ -19,6 +19,7 @@ from adapter_bert import builder
 from adapter_bert import errors
 from adapter_bert import modeling
 from adapter_bert import optim
+from adapter_bert import param_paths
 
 
 @dataclasses.dataclass
@@ -59,8 +60,8 @@ def load(path: str, backbone: str | None = None) -> LoadedArtifact:
   else:
     model = builder.build_model(config, resolved.config,
                                 1 if names is None else len(names))
-  params = optim.flatten(builder.initial_params(model, resolved,
-                                                config['seed']))
+  params = param_paths.flatten(builder.initial_params(model, resolved,
+                                                      config['seed']))
   # A fusion run's frozen LayerNorms come from a fused artifact, not the file.
   params = builder.load_fusion_norms(config, params)
   params_path = os.path.join(path, artifact_files.PARAMS_FILE)
@@ -83,4 +84,4 @@ def load(path: str, backbone: str | None = None) -> LoadedArtifact:
         f'{params_path} lacks {len(missing)} of the {len(expected)} tensors '
         f"its config (method {config['method']!r}) trains, e.g. "
         f'{missing[:3]}; the artifact is incomplete: export it again.')
-  return LoadedArtifact(model, optim.unflatten(params), meta, resolved)
+  return LoadedArtifact(model, param_paths.unflatten(params), meta, resolved)

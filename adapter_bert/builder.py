@@ -20,7 +20,7 @@ from adapter_bert import errors
 from adapter_bert import fusion
 from adapter_bert import heads
 from adapter_bert import modeling
-from adapter_bert import optim
+from adapter_bert import param_paths
 from adapter_bert import peft
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -109,9 +109,9 @@ def fusion_plan(artifact_dirs: str | Sequence[str], num_layers: int,
         factory = plans[n][i][s] if plans[n] else None
         if factory is None:
           continue
-        prefix = f'bert/layer_{i}/adapter_{site}/'
-        params = {k[len(prefix):]: v for k, v in trained[n].items()
-                  if k.startswith(prefix)}
+        params = param_paths.subtree(trained[n], param_paths.join(
+            param_paths.BACKBONE, param_paths.layer(i),
+            param_paths.adapter(site)))
         if not params:
           method = metas[n]['config'].get('method')
           raise ValueError(
@@ -119,7 +119,7 @@ def fusion_plan(artifact_dirs: str | Sequence[str], num_layers: int,
               f'parameters for it (method {method!r}).')
         makes.append(factory)
         site_names.append(name)
-        site_values.append(fusion.Constant(optim.unflatten(params)))
+        site_values.append(fusion.Constant(param_paths.unflatten(params)))
       sites.append(functools.partial(
           fusion.AdapterFusion, adapters=tuple(makes), names=tuple(site_names),
           values=tuple(site_values), init_scale=init_scale)
@@ -144,8 +144,8 @@ def load_fusion_norms(config: Mapping[str, Any],
     return flat
   _, trained = artifact_files.read(_fusion_paths(spec)[0])
   for path, value in trained.items():
-    if (re.search(optim.LAYER_NORMS, path) and '/adapter_' not in path
-        and path in flat):
+    if (re.search(param_paths.LAYER_NORMS_RE, path)
+        and not re.search(param_paths.ADAPTERS_RE, path) and path in flat):
       if tuple(np.shape(flat[path])) != value.shape:
         raise ValueError(f'LayerNorm {path} of the first fused artifact has '
                          f'shape {value.shape}, the model '

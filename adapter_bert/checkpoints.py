@@ -14,10 +14,9 @@ import re
 from typing import Any, Mapping
 
 from absl import logging
-import flax
 import numpy as np
 
-from adapter_bert import optim
+from adapter_bert import param_paths
 
 # Each entry: (HF module name, TF module name, our module path, kind).
 _Kind = str  # 'dense' | 'layer_norm' | 'embedding'
@@ -41,35 +40,40 @@ _TF_SKIP = re.compile(r'(^cls/|^global_step$|/adam_[mv]$|^bad_steps$|'
 
 
 def _module_table(num_layers: int) -> list[tuple[str, str, str, _Kind]]:
+  """Each checkpoint module and ours (its path inside the `bert` module)."""
+  embedding = lambda name: param_paths.join(param_paths.EMBEDDINGS, name)
   table = [
       ('embeddings.word_embeddings', 'embeddings/word_embeddings',
-       'embeddings/word_embeddings', 'embedding'),
+       embedding(param_paths.WORD_EMBEDDINGS), 'embedding'),
       ('embeddings.position_embeddings', 'embeddings/position_embeddings',
-       'embeddings/position_embeddings', 'embedding'),
+       embedding(param_paths.POSITION_EMBEDDINGS), 'embedding'),
       ('embeddings.token_type_embeddings', 'embeddings/token_type_embeddings',
-       'embeddings/token_type_embeddings', 'embedding'),
-      ('embeddings.LayerNorm', 'embeddings/LayerNorm', 'embeddings/layer_norm',
-       'layer_norm'),
-      ('pooler.dense', 'pooler/dense', 'pooler', 'dense'),
+       embedding(param_paths.TOKEN_TYPE_EMBEDDINGS), 'embedding'),
+      ('embeddings.LayerNorm', 'embeddings/LayerNorm',
+       embedding(param_paths.LAYER_NORM), 'layer_norm'),
+      ('pooler.dense', 'pooler/dense', param_paths.POOLER, 'dense'),
   ]
+  attention = param_paths.ATTENTION
   for i in range(num_layers):
-    hf, tf, ours = f'encoder.layer.{i}', f'encoder/layer_{i}', f'layer_{i}'
+    hf, tf = f'encoder.layer.{i}', f'encoder/layer_{i}'
+    ours = lambda *names, i=i: param_paths.join(param_paths.layer(i), *names)
     table += [
         (f'{hf}.attention.self.query', f'{tf}/attention/self/query',
-         f'{ours}/attention/query', 'dense'),
+         ours(attention, param_paths.QUERY), 'dense'),
         (f'{hf}.attention.self.key', f'{tf}/attention/self/key',
-         f'{ours}/attention/key', 'dense'),
+         ours(attention, param_paths.KEY), 'dense'),
         (f'{hf}.attention.self.value', f'{tf}/attention/self/value',
-         f'{ours}/attention/value', 'dense'),
+         ours(attention, param_paths.VALUE), 'dense'),
         (f'{hf}.attention.output.dense', f'{tf}/attention/output/dense',
-         f'{ours}/attention_output', 'dense'),
+         ours(param_paths.ATTENTION_OUTPUT), 'dense'),
         (f'{hf}.attention.output.LayerNorm', f'{tf}/attention/output/LayerNorm',
-         f'{ours}/attention_layer_norm', 'layer_norm'),
+         ours(param_paths.ATTENTION_LAYER_NORM), 'layer_norm'),
         (f'{hf}.intermediate.dense', f'{tf}/intermediate/dense',
-         f'{ours}/intermediate', 'dense'),
-        (f'{hf}.output.dense', f'{tf}/output/dense', f'{ours}/output', 'dense'),
+         ours(param_paths.INTERMEDIATE), 'dense'),
+        (f'{hf}.output.dense', f'{tf}/output/dense',
+         ours(param_paths.OUTPUT), 'dense'),
         (f'{hf}.output.LayerNorm', f'{tf}/output/LayerNorm',
-         f'{ours}/output_layer_norm', 'layer_norm'),
+         ours(param_paths.OUTPUT_LAYER_NORM), 'layer_norm'),
     ]
   return table
 
@@ -164,7 +168,7 @@ def read_tf_checkpoint(prefix: str) -> dict[str, np.ndarray]:
 
 def merge_pretrained(params: Mapping[str, Any],
                      converted: Mapping[str, tuple[str, np.ndarray]],
-                     prefix: str = 'bert') -> dict[str, Any]:
+                     prefix: str = param_paths.BACKBONE) -> dict[str, Any]:
   """Copies converted tensors into a freshly initialised tree (strict shapes).
 
   Args:
@@ -175,9 +179,9 @@ def merge_pretrained(params: Mapping[str, Any],
   Returns:
     A new tree with every backbone leaf replaced.
   """
-  flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep='/')
+  flat = param_paths.flatten(params)
   for path, (name, array) in converted.items():
-    full = f'{prefix}/{path}' if prefix else path
+    full = param_paths.join(prefix, path)
     if full not in flat:
       raise ValueError(f'Checkpoint tensor {name!r} maps to {full!r}, which the '
                        'model does not have.')
@@ -189,9 +193,9 @@ def merge_pretrained(params: Mapping[str, Any],
   loaded = {scope + path for path in converted}
   # Adapters, LoRA, IA3 and prefixes are added: no checkpoint holds them.
   missing = [p for p in flat if p.startswith(scope) and p not in loaded
-             and not re.search(optim.ADDED, f'/{p}')]
+             and not re.search(param_paths.ADDED_RE, f'/{p}')]
   if missing:
     raise ValueError(f'Pretrained weights lack {len(missing)} backbone '
                      f'parameter(s) of the model, e.g. {missing[:5]}.')
   logging.info('Merged %d pretrained tensors.', len(converted))
-  return flax.traverse_util.unflatten_dict(flat, sep='/')
+  return param_paths.unflatten(flat)

@@ -46,12 +46,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from adapter_bert import adapters
-from adapter_bert import optim
+from adapter_bert import param_paths
 
-SITES = ('attn', 'ffn')
+SITES = param_paths.ADAPTER_SITES
 NORMS = ('first', 'pretrained')
 # Where the sown attention weights go (model.apply(..., mutable=[...])).
 INTERMEDIATES = 'intermediates'
+# A sown attention's path; groups: the layer index, the site.
+_SOWN_ATTENTION = (f'{param_paths.LAYER_NAME_RE}/{param_paths.ADAPTER_NAME_RE}/'
+                   f'{param_paths.FUSION}/attention$')
 
 
 def _identity_init(key, shape, dtype=jnp.float32):
@@ -133,21 +136,23 @@ class AdapterFusion(nn.Module):
       for name, value in zip(self.names, values):
         if value is None:
           continue
-        want = set(optim.flatten(self.variables['params'][name]))
-        if want != set(optim.flatten(value.tree)):
-          raise ValueError(f'Loaded parameters of adapter {name!r} '
-                           f'{sorted(optim.flatten(value.tree))} do not match '
-                           f'its module {sorted(want)}.')
-    return FusionAttention(self.init_scale, self.dtype, name='fusion')(
-        h, deltas)
+        want = set(param_paths.flatten(self.variables['params'][name]))
+        got = sorted(param_paths.flatten(value.tree))
+        if want != set(got):
+          raise ValueError(f'Loaded parameters of adapter {name!r} {got} do '
+                           f'not match its module {sorted(want)}.')
+    return FusionAttention(self.init_scale, self.dtype,
+                           name=param_paths.FUSION)(h, deltas)
 
 
 def value_regularizer(params: Mapping[str, Any],
                       weight: float = 0.01) -> jax.Array:
   """weight · Σ_sites ‖I − V‖²_F over the fusion value kernels in `params`."""
   total = jnp.zeros((), jnp.float32)
-  for path, v in optim.flatten(params).items():
-    if re.search(optim.FUSION + r'value/kernel$', path):
+  values = param_paths.FUSION_RE + param_paths.join(
+      param_paths.VALUE, param_paths.KERNEL) + '$'
+  for path, v in param_paths.flatten(params).items():
+    if re.search(values, path):
       eye = jnp.eye(v.shape[0], v.shape[1], dtype=jnp.float32)
       total = total + jnp.sum(jnp.square(eye - v.astype(jnp.float32)))
   return weight * total
@@ -184,11 +189,12 @@ def attention_weights(model: nn.Module, params: Mapping[str, Any],
                np.zeros_like(ids) if types is None else types,
                np.ones_like(ids) if mask is None else mask)
   out = {}
-  for path, value in optim.flatten(sown).items():
-    match = re.search(r'(layer_\d+)/adapter_(\w+)/fusion/attention$', path)
+  for path, value in param_paths.flatten(sown).items():
+    match = re.search(_SOWN_ATTENTION, path)
     if match:
       (weights,) = value  # sow appends to a tuple; one call per apply.
-      out[f'{match.group(1)}/{match.group(2)}'] = np.asarray(weights)
+      site = param_paths.join(param_paths.layer(match.group(1)), match.group(2))
+      out[site] = np.asarray(weights)
   return out
 
 
@@ -206,5 +212,6 @@ def site_names(plan: adapters.AdapterPlan) -> dict[str, tuple[str, ...]]:
   for i, layer in enumerate(plan):
     for site, factory in zip(SITES, layer):
       if factory is not None:
-        out[f'layer_{i}/{site}'] = tuple(factory.keywords['names'])
+        out[param_paths.join(param_paths.layer(i), site)] = tuple(
+            factory.keywords['names'])
   return out

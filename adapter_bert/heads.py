@@ -2,7 +2,7 @@
 
 Each head sits on the same adapter-carrying `BertModel` (module `bert`) and
 names its own parameters outside `bert/`, so the trainable-set regexes count
-it as the head (optim.HEAD) for every method.
+it as the head (param_paths.HEAD_RE) for every method.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from adapter_bert import adapters as adapters_lib
 from adapter_bert import modeling
+from adapter_bert import param_paths
 
 # Logit of padding positions: no probability mass whatever the bucket length.
 _MASKED = -1e9
@@ -41,11 +42,11 @@ class BertSpanExtractor(nn.Module):
     if attention_mask is None:
       attention_mask = jnp.ones_like(input_ids)
     sequence, _ = modeling.BertModel(self.config, self.adapter_plan,
-                                     self.dtype, name='bert')(
+                                     self.dtype, name=param_paths.BACKBONE)(
                                          input_ids, token_type_ids,
                                          attention_mask, deterministic)
     logits = nn.Dense(2, kernel_init=nn.initializers.truncated_normal(
         self.config.initializer_range), dtype=self.dtype,
-                      name='span_head')(sequence).astype(jnp.float32)
+                      name=param_paths.SPAN_HEAD)(sequence).astype(jnp.float32)
     logits = jnp.where(attention_mask[..., None] > 0, logits, _MASKED)
     return {'start_logits': logits[..., 0], 'end_logits': logits[..., 1]}

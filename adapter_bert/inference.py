@@ -18,7 +18,7 @@ import tqdm
 from adapter_bert import artifacts
 from adapter_bert import data
 from adapter_bert import errors
-from adapter_bert import optim
+from adapter_bert import param_paths
 
 
 def replicate(tree):
@@ -44,8 +44,7 @@ def make_eval_step(model) -> Callable:
   """jit(eval_step)(trainable, frozen, batch) -> the model's outputs."""
 
   def eval_step(trainable, frozen, batch):
-    params = optim.unflatten({**optim.flatten(frozen),
-                              **optim.flatten(trainable)})
+    params = param_paths.merge(frozen, trainable)
     return model.apply({'params': params}, batch['input_ids'],
                        batch['token_type_ids'], batch['attention_mask'],
                        deterministic=True, **packed_inputs(batch))

@@ -6,8 +6,9 @@ Post-LN layer with adapters (Houlsby et al. Fig. 2; the official code's
   h  = Dropout(Dense_o(SelfAttention(x)));  x1 = LN(x + Adapter_attn(h, x))
   f  = Dropout(Dense_out(act(Dense_in(x1))));  x2 = LN(x1 + Adapter_ffn(f, x1))
 
-Parameter names follow the module tree (`bert/encoder/layer_3/adapter_ffn/up/
-kernel`), so trainable sets are regexes over paths and the HF name map is a table.
+Parameter names follow the module tree (`bert/layer_3/adapter_ffn/up/kernel`),
+named by the constants of param_paths, so trainable sets are regexes over paths
+and the HF name map is a table.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 
 from adapter_bert import adapters as adapters_lib
 from adapter_bert import dropout as dropout_lib
+from adapter_bert import param_paths
 from adapter_bert import peft
 
 # HF `hidden_act` names → our activation names (adapters.ACTIVATIONS).
@@ -131,15 +133,15 @@ class BertEmbeddings(nn.Module):
     if seq_len > c.max_position_embeddings:
       raise ValueError(f'Sequence length {seq_len} exceeds max_position_'
                        f'embeddings {c.max_position_embeddings}.')
-    words = embed(c.vocab_size, name='word_embeddings')(input_ids)
+    words = embed(c.vocab_size, name=param_paths.WORD_EMBEDDINGS)(input_ids)
     if position_ids is None:  # One example per row.
       position_ids = jnp.arange(seq_len)[None]
-    positions = embed(c.max_position_embeddings, name='position_embeddings')(
-        position_ids)
-    types = embed(c.type_vocab_size, name='token_type_embeddings')(
+    positions = embed(c.max_position_embeddings,
+                      name=param_paths.POSITION_EMBEDDINGS)(position_ids)
+    types = embed(c.type_vocab_size, name=param_paths.TOKEN_TYPE_EMBEDDINGS)(
         token_type_ids)
     x = words + positions + types
-    x = _layer_norm(c, 'layer_norm', self.dtype)(x)
+    x = _layer_norm(c, param_paths.LAYER_NORM, self.dtype)(x)
     return dropout_lib.Dropout(c.hidden_dropout)(
         x, deterministic=deterministic)
 
@@ -163,14 +165,15 @@ class BertSelfAttention(nn.Module):
     # times faster on them than on the [B, T, H, Dh] einsum (PERFORMANCE.md).
     heads = lambda t: split(t).transpose(0, 2, 1, 3)
     s = self.sites
-    q = heads(_dense(c, c.hidden_size, 'query', self.dtype, s.query)(x))
-    k = heads(_site(s.key_scale, 'key_scale', self.dtype, _dense(
-        c, c.hidden_size, 'key', self.dtype, s.key)(x)))
-    v = heads(_site(s.value_scale, 'value_scale', self.dtype, _dense(
-        c, c.hidden_size, 'value', self.dtype, s.value)(x)))
+    q = heads(_dense(c, c.hidden_size, param_paths.QUERY, self.dtype,
+                     s.query)(x))
+    k = heads(_site(s.key_scale, param_paths.KEY_SCALE, self.dtype, _dense(
+        c, c.hidden_size, param_paths.KEY, self.dtype, s.key)(x)))
+    v = heads(_site(s.value_scale, param_paths.VALUE_SCALE, self.dtype, _dense(
+        c, c.hidden_size, param_paths.VALUE, self.dtype, s.value)(x)))
     if s.prefix is not None:  # Extra key/value columns, visible to all.
-      k, v, mask_bias = s.prefix(name='prefix', dtype=self.dtype)(k, v,
-                                                                  mask_bias)
+      k, v, mask_bias = s.prefix(name=param_paths.PREFIX, dtype=self.dtype)(
+          k, v, mask_bias)
     batched = (((3,), (2,)), ((0, 1), (0, 1)))  # [B,H,i,j] x [B,H,j,k]
     scores = jax.lax.dot_general(q, k.swapaxes(-1, -2), batched,
                                  preferred_element_type=jnp.float32)
@@ -207,22 +210,25 @@ class BertLayer(nn.Module):
     dropout = lambda t: dropout_lib.Dropout(c.hidden_dropout)(
         t, deterministic=deterministic)
     s = self.sites
-    context = BertSelfAttention(c, self.dtype, s, name='attention')(
+    context = BertSelfAttention(c, self.dtype, s, name=param_paths.ATTENTION)(
         x, mask_bias, deterministic)
-    h = dropout(_dense(c, c.hidden_size, 'attention_output', self.dtype,
-                       s.attention_output)(context))
+    h = dropout(_dense(c, c.hidden_size, param_paths.ATTENTION_OUTPUT,
+                       self.dtype, s.attention_output)(context))
     if self.attn_adapter is not None:
-      h = self.attn_adapter(name='adapter_attn', dtype=self.dtype)(h, x)
-    x = _layer_norm(c, 'attention_layer_norm', self.dtype)(x + h)
+      h = self.attn_adapter(name=param_paths.ADAPTER_ATTN, dtype=self.dtype)(
+          h, x)
+    x = _layer_norm(c, param_paths.ATTENTION_LAYER_NORM, self.dtype)(x + h)
 
-    f = _dense(c, c.intermediate_size, 'intermediate', self.dtype,
+    f = _dense(c, c.intermediate_size, param_paths.INTERMEDIATE, self.dtype,
                s.intermediate)(x)
-    f = _site(s.intermediate_scale, 'intermediate_scale', self.dtype,
+    f = _site(s.intermediate_scale, param_paths.INTERMEDIATE_SCALE, self.dtype,
               adapters_lib.get_activation(c.hidden_act)(f))
-    f = dropout(_dense(c, c.hidden_size, 'output', self.dtype, s.output)(f))
+    f = dropout(_dense(c, c.hidden_size, param_paths.OUTPUT, self.dtype,
+                       s.output)(f))
     if self.ffn_adapter is not None:
-      f = self.ffn_adapter(name='adapter_ffn', dtype=self.dtype)(f, x)
-    return _layer_norm(c, 'output_layer_norm', self.dtype)(x + f)
+      f = self.ffn_adapter(name=param_paths.ADAPTER_FFN, dtype=self.dtype)(
+          f, x)
+    return _layer_norm(c, param_paths.OUTPUT_LAYER_NORM, self.dtype)(x + f)
 
 
 def packed_mask_bias(segment_ids: jax.Array) -> jax.Array:
@@ -283,16 +289,17 @@ class BertModel(nn.Module):
       # Additive mask over keys: 0 for tokens, a large negative for padding.
       mask_bias = jnp.where(attention_mask[:, None, None, :] > 0, 0.0,
                             -1e9).astype(jnp.float32)
-    x = BertEmbeddings(c, self.dtype, name='embeddings')(
+    x = BertEmbeddings(c, self.dtype, name=param_paths.EMBEDDINGS)(
         input_ids, token_type_ids, deterministic, position_ids)
     for i in range(c.num_layers):
       # A plan entry is (attn, ffn) adapters, optionally then peft.LayerSites.
       attn, ffn, *sites = (self.adapter_plan[i] if self.adapter_plan
                            else (None, None))
-      x = BertLayer(c, attn, ffn, self.dtype, *sites, name=f'layer_{i}')(
-          x, mask_bias, deterministic)
+      x = BertLayer(c, attn, ffn, self.dtype, *sites,
+                    name=param_paths.layer(i))(x, mask_bias, deterministic)
     first = x[:, 0] if cls_index is None else gather_examples(x, cls_index)
-    pooled = jnp.tanh(_dense(c, c.hidden_size, 'pooler', self.dtype)(first))
+    pooled = jnp.tanh(_dense(c, c.hidden_size, param_paths.POOLER,
+                             self.dtype)(first))
     return x, pooled
 
 
@@ -352,7 +359,7 @@ class BertClassifier(nn.Module):
     if (segment_ids is None) != (cls_index is None):
       raise ValueError('Packed inputs need both segment_ids and cls_index.')
     sequence, pooled = BertModel(self.config, self.adapter_plan, self.dtype,
-                                 name='bert')(
+                                 name=param_paths.BACKBONE)(
                                      input_ids, token_type_ids, attention_mask,
                                      deterministic, segment_ids, position_ids,
                                      cls_index)
@@ -363,5 +370,5 @@ class BertClassifier(nn.Module):
     pooled = dropout_lib.Dropout(self.head_dropout)(
         pooled, deterministic=deterministic)
     logits = nn.Dense(self.num_outputs, kernel_init=nn.initializers.truncated_normal(0.02),
-                      dtype=self.dtype, name='classifier')(pooled)
+                      dtype=self.dtype, name=param_paths.CLASSIFIER)(pooled)
     return logits.astype(jnp.float32)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from typing import Any, Callable, Sequence
 
 import jax
@@ -32,7 +33,7 @@ from adapter_bert import artifacts
 from adapter_bert import backbones
 from adapter_bert import builder
 from adapter_bert import modeling
-from adapter_bert import optim
+from adapter_bert import param_paths
 
 # Factory arguments that may differ between tasks (padding absorbs size; the
 # init scale does not matter for trained weights).
@@ -81,7 +82,7 @@ def mixed_logits(model: modeling.BertClassifier, shared, per_task, input_ids,
   mine = jax.tree.map(lambda stacked: stacked[task_ids], per_task)  # Gather.
 
   def one(params, ids, types, mask):
-    full = optim.unflatten({**shared, **params})
+    full = param_paths.unflatten({**shared, **params})
     return model.apply({'params': full}, ids[None], types[None], mask[None])[0]
 
   return jax.vmap(one)(mine, input_ids, token_type_ids, attention_mask)
@@ -150,16 +151,16 @@ def from_loaded(loaded: Sequence[artifacts.LoadedArtifact]) -> MultiTaskModel:
                                   head_dropout=first.model.head_dropout,
                                   dtype=first.model.dtype)
   dummy = np.zeros((1, 4), np.int32)
-  shapes = optim.flatten(jax.eval_shape(model.init, jax.random.key(0),
-                                        dummy)['params'])
-  flats = [optim.flatten(a.params) for a in loaded]
+  shapes = param_paths.flatten(jax.eval_shape(model.init, jax.random.key(0),
+                                              dummy)['params'])
+  flats = [param_paths.flatten(a.params) for a in loaded]
   shared, per_task = {}, {}
   for path, leaf in shapes.items():
     values = []
     for a, flat in zip(loaded, flats):
       if path in flat:
         values.append(_pad(flat[path], leaf.shape, path))
-      elif '/adapter_' in path:
+      elif re.search(param_paths.ADAPTERS_RE, path):
         values.append(np.zeros(leaf.shape, leaf.dtype))  # No adapter: identity.
       else:
         raise ValueError(f'{a.meta["config"].get("task")} lacks {path}.')

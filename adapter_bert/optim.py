@@ -1,9 +1,10 @@
 """What trains (regexes over parameter paths), the optimizer, and the counts.
 
 Parameters are handled as flat dicts keyed by '/'-joined paths
-('bert/layer_3/adapter_ffn/up/kernel'). A method names the trainable paths by
-regex; the train step differentiates with respect to the trainable dict only,
-so frozen weights get no weight-gradient computation and no optimizer state.
+('bert/layer_3/adapter_ffn/up/kernel'; names and tree helpers in param_paths).
+A method names the trainable paths by regex; the train step differentiates
+with respect to the trainable dict only, so frozen weights get no
+weight-gradient computation and no optimizer state.
 """
 
 from __future__ import annotations
@@ -11,30 +12,17 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-Flat = dict[str, Any]
+from adapter_bert import param_paths
 
-# The task head is everything outside the backbone (classifier, span head, ...).
-HEAD = r'^(?!bert/)'
-ADAPTERS = r'/adapter_'
-LAYER_NORMS = r'layer_norm/'
-# AdapterFusion's query/key/value (adapter_bert/fusion.py).
-FUSION = r'/fusion/'
-# The parameters adapter_bert/peft.py adds, by the names its sites give them.
-LORA = r'/lora_[ab]$'
-IA3 = r'/(key|value|intermediate)_scale/'
-PREFIX = r'/attention/prefix/'
-# BitFit: every bias of the backbone (LayerNorm β included).
-BIASES = r'^bert/.*/bias$'
-# Parameters a pretrained checkpoint does not hold: each method's additions.
-ADDED = '|'.join((ADAPTERS, LORA, IA3, PREFIX))
-# What each later parameter-efficient method trains besides the head.
-PEFT = {'lora': LORA, 'ia3': IA3, 'prefix': PREFIX, 'bitfit': BIASES}
+# What each later parameter-efficient method trains besides the head: the
+# parameters peft.py adds (LoRA, IA3, prefix), or BitFit's backbone biases.
+PEFT = {'lora': param_paths.LORA_RE, 'ia3': param_paths.IA3_RE,
+        'prefix': param_paths.PREFIX_RE, 'bitfit': param_paths.BIASES_RE}
 
 METHODS = ('adapter', 'full', 'top_k', 'layernorm', 'head', 'fusion', 'lora',
            'ia3', 'prefix', 'bitfit')
@@ -53,53 +41,32 @@ def method_patterns(method: str, num_layers: int, top_k: int = 0) -> list[str]:
   (LayerNorm β and the pooler's included) and the head (Ben Zaken et al.).
   """
   if method == 'adapter':
-    return [ADAPTERS, LAYER_NORMS, HEAD]
+    return [param_paths.ADAPTERS_RE, param_paths.LAYER_NORMS_RE,
+            param_paths.HEAD_RE]
   if method == 'full':
     return [r'.*']
   if method == 'top_k':
     if not 0 < top_k <= num_layers:
       raise ValueError(f'top_k must be in 1..{num_layers} for method top_k, '
                        f'got {top_k}.')
-    layers = '|'.join(str(i) for i in range(num_layers - top_k, num_layers))
-    return [rf'^bert/layer_({layers})/', HEAD]
+    return [param_paths.layers_re(range(num_layers - top_k, num_layers)),
+            param_paths.HEAD_RE]
   if method == 'layernorm':
-    return [LAYER_NORMS, HEAD]
+    return [param_paths.LAYER_NORMS_RE, param_paths.HEAD_RE]
   if method == 'head':
-    return [HEAD]
+    return [param_paths.HEAD_RE]
   if method == 'fusion':
-    return [FUSION, HEAD]
+    return [param_paths.FUSION_RE, param_paths.HEAD_RE]
   if method in PEFT:
-    return [PEFT[method], HEAD]
+    return [PEFT[method], param_paths.HEAD_RE]
   raise ValueError(f'Unknown method {method!r}; valid methods: {METHODS}')
-
-
-def flatten(params: Mapping[str, Any]) -> Flat:
-  return flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep='/')
-
-
-def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-  return flax.traverse_util.unflatten_dict(dict(flat), sep='/')
 
 
 def trainable_paths(flat: Mapping[str, Any], patterns: list[str]) -> set[str]:
   """Paths matched by any pattern; a pattern matching nothing is an error."""
-  selected = set()
-  for pattern in patterns:
-    matched = {p for p in flat if re.search(pattern, p)}
-    if not matched:
-      raise ValueError(f'Trainable pattern {pattern!r} matches no parameter '
-                       f'(e.g. no adapters with placement none, or method '
-                       f'fusion without fusion_adapters?); paths look like '
-                       f'{sorted(flat)[:3]}.')
-    selected |= matched
-  return selected
-
-
-def partition(flat: Mapping[str, Any], paths: set[str]) -> tuple[Flat, Flat]:
-  """Splits a flat tree into (trainable, frozen) flat dicts."""
-  trainable = {p: v for p, v in flat.items() if p in paths}
-  frozen = {p: v for p, v in flat.items() if p not in paths}
-  return trainable, frozen
+  return param_paths.select(flat, patterns, hint=(
+      ' (e.g. no adapters with placement none, or method fusion without '
+      'fusion_adapters?)'))
 
 
 SCHEDULES = ('official', 'linear')
@@ -141,10 +108,13 @@ def _decay_mask(params: Mapping[str, Any]) -> dict[str, Any]:
   identity (fusion.value_regularizer); decay would pull them to zero. Nor on
   IA3's scales, which start at 1 like a LayerNorm's.
   """
-  return unflatten({p: not (re.search(LAYER_NORMS, p) or p.endswith('/bias')
-                            or re.search(FUSION + 'value/', p)
-                            or re.search(IA3, p))
-                    for p in flatten(params)})
+  fusion_values = param_paths.FUSION_RE + param_paths.VALUE + param_paths.SEP
+  return param_paths.unflatten({
+      p: not (re.search(param_paths.LAYER_NORMS_RE, p)
+              or p.endswith(param_paths.SEP + param_paths.BIAS)
+              or re.search(fusion_values, p)
+              or re.search(param_paths.IA3_RE, p))
+      for p in param_paths.flatten(params)})
 
 
 def scale_by_adam_uncorrected(b1: float, b2: float,

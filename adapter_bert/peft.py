@@ -30,11 +30,12 @@ import functools
 import re
 from typing import Any, Callable, Mapping, Sequence
 
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from adapter_bert import param_paths
 
 Factory = Callable[..., nn.Module]
 
@@ -42,12 +43,12 @@ Factory = Callable[..., nn.Module]
 # modeling.py gives them); LoRA's `targets` regex is searched in
 # 'layer_<i>/<path>'.
 DENSE_SITES = {
-    'query': 'attention/query',
-    'key': 'attention/key',
-    'value': 'attention/value',
-    'attention_output': 'attention_output',
-    'intermediate': 'intermediate',
-    'output': 'output',
+    'query': param_paths.join(param_paths.ATTENTION, param_paths.QUERY),
+    'key': param_paths.join(param_paths.ATTENTION, param_paths.KEY),
+    'value': param_paths.join(param_paths.ATTENTION, param_paths.VALUE),
+    'attention_output': param_paths.ATTENTION_OUTPUT,
+    'intermediate': param_paths.INTERMEDIATE,
+    'output': param_paths.OUTPUT,
 }
 # The LoRA paper's default: the query and value projections.
 LORA_TARGETS = r'attention/(query|value)$'
@@ -104,9 +105,9 @@ class LoRADense(nn.Dense):
     y = super().__call__(inputs)
     if self.rank < 1:
       raise ValueError(f'LoRA rank must be at least 1, got {self.rank}.')
-    a = self.param('lora_a', _lora_a_init(self.a_init, self.rank),
+    a = self.param(param_paths.LORA_A, _lora_a_init(self.a_init, self.rank),
                    (inputs.shape[-1], self.rank), self.param_dtype)
-    b = self.param('lora_b', nn.initializers.zeros,
+    b = self.param(param_paths.LORA_B, nn.initializers.zeros,
                    (self.rank, self.features), self.param_dtype)
     dtype = self.dtype or inputs.dtype
     dot = self.dot_general or jax.lax.dot_general
@@ -130,7 +131,8 @@ def lora_sites(num_layers: int, targets: str = LORA_TARGETS, rank: int = 8,
   plan, hits = [], 0
   for i in range(num_layers):
     chosen = {site: make for site, path in DENSE_SITES.items()
-              if re.search(targets, f'layer_{i}/{path}')}
+              if re.search(targets, param_paths.join(param_paths.layer(i),
+                                                     path))}
     hits += len(chosen)
     plan.append(LayerSites(**chosen))
   if not hits:
@@ -197,7 +199,8 @@ class Prefix(nn.Module):
     init = nn.initializers.normal(1.0)
     shape = (self.length, features)
     if self.mlp_hidden <= 0:
-      return self.param('key', init, shape), self.param('value', init, shape)
+      return (self.param(param_paths.KEY, init, shape),
+              self.param(param_paths.VALUE, init, shape))
     hidden = jnp.tanh(nn.Dense(self.mlp_hidden, name='mlp_in')(
         self.param('embedding', init, shape)))
     both = nn.Dense(2 * features, name='mlp_out')(hidden)
@@ -268,35 +271,37 @@ def _is(factory, cls) -> bool:
 
 
 def merge_lora(params: Mapping[str, Any], plan: Sequence[Sequence[Any]],
-               prefix: str = 'bert') -> tuple[dict[str, Any], tuple]:
+               prefix: str = param_paths.BACKBONE
+               ) -> tuple[dict[str, Any], tuple]:
   """Folds every LoRA update into its kernel: W' = W + (α/r)·A·B.
 
   Returns (params without lora_a/lora_b, the plan without LoRA): a model of
   the returned plan computes what the LoRA model computed, with no extra
   matmul at inference. `prefix` is the BertModel's path in `params`.
   """
-  flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep='/')
+  flat = param_paths.flatten(params)
   for i, entry in enumerate(plan):
     sites = sites_of(entry)
     for site, path in DENSE_SITES.items():
       factory = getattr(sites, site)
       if not _is(factory, LoRADense):
         continue
-      base = f'{prefix}/layer_{i}/{path}' if prefix else f'layer_{i}/{path}'
-      a = np.asarray(flat.pop(f'{base}/lora_a'), np.float64)
-      b = np.asarray(flat.pop(f'{base}/lora_b'), np.float64)
+      leaf = functools.partial(param_paths.join, prefix, param_paths.layer(i),
+                               path)
+      a = np.asarray(flat.pop(leaf(param_paths.LORA_A)), np.float64)
+      b = np.asarray(flat.pop(leaf(param_paths.LORA_B)), np.float64)
       kw = factory.keywords
       scale = kw.get('alpha', 8.0) / kw.get('rank', 8)
-      kernel = np.asarray(flat[f'{base}/kernel'])
-      flat[f'{base}/kernel'] = (kernel.astype(np.float64)
-                                + scale * a @ b).astype(kernel.dtype)
+      kernel = np.asarray(flat[leaf(param_paths.KERNEL)])
+      flat[leaf(param_paths.KERNEL)] = (kernel.astype(np.float64)
+                                        + scale * a @ b).astype(kernel.dtype)
   plain = _replace_sites(plan, lambda s: dataclasses.replace(
       s, **{k: None for k in DENSE_SITES if _is(getattr(s, k), LoRADense)}))
-  return flax.traverse_util.unflatten_dict(flat, sep='/'), plain
+  return param_paths.unflatten(flat), plain
 
 
 def fold_prefix_mlp(params: Mapping[str, Any], plan: Sequence[Sequence[Any]],
-                    hidden_size: int, prefix: str = 'bert'
+                    hidden_size: int, prefix: str = param_paths.BACKBONE
                     ) -> tuple[dict[str, Any], tuple]:
   """Replaces each reparameterisation MLP by the prefixes it computes.
 
@@ -304,21 +309,23 @@ def fold_prefix_mlp(params: Mapping[str, Any], plan: Sequence[Sequence[Any]],
   inference is its output. Returns (params with `prefix/{key,value}` in place
   of `prefix/{embedding,mlp_in,mlp_out}`, the plan with direct prefixes).
   """
-  flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep='/')
+  flat = param_paths.flatten(params)
   for i, entry in enumerate(plan):
     factory = sites_of(entry).prefix
     if not _is(factory, Prefix) or factory.keywords.get('mlp_hidden', 0) <= 0:
       continue
-    base = (f'{prefix}/' if prefix else '') + f'layer_{i}/attention/prefix/'
-    sub = {k[len(base):]: flat.pop(k) for k in list(flat) if k.startswith(base)}
+    base = param_paths.join(prefix, param_paths.layer(i),
+                            param_paths.ATTENTION, param_paths.PREFIX)
+    sub = param_paths.subtree(flat, base)
+    for name in sub:
+      del flat[param_paths.join(base, name)]
     module = factory()
-    key, value = module.apply(
-        {'params': flax.traverse_util.unflatten_dict(sub, sep='/')},
-        hidden_size, method=Prefix.prefixes)
-    flat[base + 'key'] = np.asarray(key)
-    flat[base + 'value'] = np.asarray(value)
+    key, value = module.apply({'params': param_paths.unflatten(sub)},
+                              hidden_size, method=Prefix.prefixes)
+    flat[param_paths.join(base, param_paths.KEY)] = np.asarray(key)
+    flat[param_paths.join(base, param_paths.VALUE)] = np.asarray(value)
   direct = _replace_sites(plan, lambda s: s if not _is(s.prefix, Prefix) else
                           dataclasses.replace(s, prefix=functools.partial(
                               Prefix, **{**s.prefix.keywords,
                                          'mlp_hidden': 0})))
-  return flax.traverse_util.unflatten_dict(flat, sep='/'), direct
+  return param_paths.unflatten(flat), direct

@@ -37,6 +37,7 @@ from adapter_bert import errors
 from adapter_bert import fusion
 from adapter_bert import inference
 from adapter_bert import optim
+from adapter_bert import param_paths
 from adapter_bert import run_config
 from adapter_bert import tasks as tasks_lib
 from adapter_bert import workdir_lock
@@ -98,8 +99,7 @@ def make_train_step(model, task: tasks_lib.Task,
   """
 
   def loss_fn(trainable, frozen, batch, rng):
-    params = optim.unflatten({**optim.flatten(frozen),
-                              **optim.flatten(trainable)})
+    params = param_paths.merge(frozen, trainable)
     outputs = model.apply({'params': params}, batch['input_ids'],
                           batch['token_type_ids'], batch['attention_mask'],
                           deterministic=False, rngs={'dropout': rng},
@@ -124,8 +124,8 @@ def split_trainable(config, num_layers: int,
   """(trainable, frozen) nested trees by the config's method patterns."""
   paths = optim.trainable_paths(
       flat, optim.method_patterns(config.method, num_layers, config.top_k))
-  trainable, frozen = optim.partition(flat, paths)
-  return optim.unflatten(trainable), optim.unflatten(frozen)
+  trainable, frozen = param_paths.partition(flat, paths)
+  return param_paths.unflatten(trainable), param_paths.unflatten(frozen)
 
 
 def optimizer_for(config, trainable, total_steps: int):
@@ -180,12 +180,13 @@ def setup(config: ml_collections.ConfigDict, total_steps: int, *,
   task = task or tasks_lib.from_config(config)
   backbone = backbone or backbones.resolve(config.backbone)
   model = task.build_model(config, backbone.config)
-  flat = optim.flatten(builder.initial_params(model, backbone, config.seed))
+  flat = param_paths.flatten(builder.initial_params(model, backbone,
+                                                    config.seed))
   flat = builder.load_fusion_norms(config, flat)  # A no-op unless fusing.
   trainable, frozen = split_trainable(config, backbone.config.num_layers, flat)
   del flat
-  report = optim.parameter_report(optim.flatten(trainable),
-                                  optim.flatten(frozen))
+  report = optim.parameter_report(param_paths.flatten(trainable),
+                                  param_paths.flatten(frozen))
   tx, schedule = optimizer_for(config, trainable, total_steps)
   trainable, frozen = inference.replicate((trainable, frozen))
   opt_state = inference.replicate(tx.init(trainable))

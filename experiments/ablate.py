@@ -40,7 +40,7 @@ import numpy as np
 from adapter_bert import artifacts
 from adapter_bert import backbones
 from adapter_bert import inference
-from adapter_bert import optim
+from adapter_bert import param_paths
 from adapter_bert import tasks as tasks_lib
 from experiments import fileio
 from experiments import plots
@@ -63,26 +63,25 @@ def define_flags() -> None:
 
 
 # Up-projections of a layer's adapters (fused task adapters' too).
-_UP = re.compile(
-    r'^bert/layer_(\d+)/adapter_(attn|ffn)/(.+/)?up/(kernel|bias)$')
+_UP = re.compile(param_paths.ADAPTER_UP_RE)
 
 
 def remove_adapters(params: Mapping[str, Any],
                     layers: Sequence[int]) -> dict[str, Any]:
   """Params (nested) with the adapters of `layers` made exactly the identity."""
   layers = set(layers)
-  flat = optim.flatten(params)
+  flat = param_paths.flatten(params)
   hit = {int(m.group(1)) for p in flat if (m := _UP.match(p))}
   missing = layers - hit
   if missing:
     raise ValueError(f'No adapters to remove in layers {sorted(missing)}.')
-  return optim.unflatten({
+  return param_paths.unflatten({
       p: (np.zeros_like(v) if (m := _UP.match(p)) and int(m.group(1)) in layers
           else v) for p, v in flat.items()})
 
 
 def adapter_layers(params: Mapping[str, Any]) -> list[int]:
-  return sorted({int(m.group(1)) for p in optim.flatten(params)
+  return sorted({int(m.group(1)) for p in param_paths.flatten(params)
                  if (m := _UP.match(p))})
 
 

@@ -8,7 +8,7 @@ import pytest
 from adapter_bert import artifacts
 from adapter_bert import backbones
 from adapter_bert import builder
-from adapter_bert import optim
+from adapter_bert import param_paths
 from configs import ablation
 from experiments import ablate
 from experiments import sweep as sweep_lib
@@ -26,7 +26,7 @@ def test_removing_all_adapters_equals_the_backbone_without_adapters(
 
   config = tiny_artifacts.tiny_config('rte', placement='none')
   bare = builder.build_model(config, backbones.TINY_CONFIG, 2)
-  bare_params = optim.unflatten({p: v for p, v in optim.flatten(
+  bare_params = param_paths.unflatten({p: v for p, v in param_paths.flatten(
       loaded.params).items() if '/adapter_' not in p})
   expected = bare.apply({'params': bare_params}, *args)
 

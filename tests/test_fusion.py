@@ -18,6 +18,7 @@ from adapter_bert import builder
 from adapter_bert import fusion
 from adapter_bert import modeling
 from adapter_bert import optim
+from adapter_bert import param_paths
 from configs import fusion as fusion_config
 from experiments import fusion_attention
 from tests import tiny_artifacts
@@ -134,7 +135,8 @@ def _fusion_model(spec, **keys):
     config[key] = value
   backbone = backbones.resolve('tiny')
   model = builder.build_model(config, backbone.config, 2)
-  flat = optim.flatten(builder.initial_params(model, backbone, config.seed))
+  flat = param_paths.flatten(builder.initial_params(model, backbone,
+                                                    config.seed))
   return config, model, builder.load_fusion_norms(config, flat)
 
 
@@ -144,7 +146,7 @@ def test_fusing_one_artifact_reproduces_its_model(two_artifacts):
   config, model, flat = _fusion_model(two_artifacts[0])
   batch = tiny_artifacts.batch()
   args = (batch['input_ids'], batch['token_type_ids'], batch['attention_mask'])
-  params = optim.unflatten(flat)
+  params = param_paths.unflatten(flat)
   seq, pooled = modeling.BertModel(model.config, model.adapter_plan).apply(
       {'params': params['bert']}, *args)
   ref_seq, ref_pooled = modeling.BertModel(
@@ -154,8 +156,9 @@ def test_fusing_one_artifact_reproduces_its_model(two_artifacts):
   np.testing.assert_allclose(pooled, ref_pooled, atol=1e-5, rtol=0)
   # With the backbone's own LayerNorms it is a different model.
   config.fusion_norms = 'pretrained'
-  pretrained = optim.unflatten(builder.load_fusion_norms(config, optim.flatten(
-      builder.initial_params(model, backbones.resolve('tiny'), config.seed))))
+  pretrained = param_paths.unflatten(builder.load_fusion_norms(
+      config, param_paths.flatten(builder.initial_params(
+          model, backbones.resolve('tiny'), config.seed))))
   other, _ = modeling.BertModel(model.config, model.adapter_plan).apply(
       {'params': pretrained['bert']}, *args)
   assert not np.allclose(other, ref_seq, atol=1e-3)
@@ -180,14 +183,14 @@ def test_fusion_of_two_artifacts_trains_fusion_and_head_only(two_artifacts,
   assert not any('/rte/' in p or '/mrpc/' in p or 'layer_norm' in p
                  for p in paths)
   # Decay would pull V to 0; its regulariser pulls it to I instead.
-  decay = optim.flatten(optim._decay_mask(optim.unflatten(  # pylint: disable=protected-access
-      {p: flat[p] for p in paths})))
+  decay = param_paths.flatten(optim._decay_mask(  # pylint: disable=protected-access
+      param_paths.unflatten({p: flat[p] for p in paths})))
   assert not decay['bert/layer_0/adapter_ffn/fusion/value/kernel']
   assert decay['bert/layer_0/adapter_ffn/fusion/query/kernel']
 
   # Attention weights per site, over the real tokens.
   batch = tiny_artifacts.batch()
-  weights = fusion.attention_weights(model, optim.unflatten(flat), batch)
+  weights = fusion.attention_weights(model, param_paths.unflatten(flat), batch)
   assert set(weights) == set(fusion.site_names(model.adapter_plan))
   assert weights['layer_1/ffn'].shape == (6, 12, 2)
   np.testing.assert_allclose(weights['layer_1/ffn'].sum(-1), 1.0, atol=1e-6)
@@ -196,12 +199,12 @@ def test_fusion_of_two_artifacts_trains_fusion_and_head_only(two_artifacts,
 
   # One step of the loss the training loop builds (regulariser included)
   # moves only the fusion and head parameters.
-  trainable, frozen = optim.partition(flat, paths)
-  trainable = optim.unflatten(trainable)
+  trainable, frozen = param_paths.partition(flat, paths)
+  trainable = param_paths.unflatten(trainable)
   reg = fusion.regularizer(config)
 
   def loss_fn(trainable):
-    params = optim.unflatten({**frozen, **optim.flatten(trainable)})
+    params = param_paths.unflatten({**frozen, **param_paths.flatten(trainable)})
     logits = model.apply({'params': params}, batch['input_ids'],
                          batch['token_type_ids'], batch['attention_mask'])
     labels = jnp.array([0, 1, 0, 1, 1, 0])
@@ -216,12 +219,12 @@ def test_fusion_of_two_artifacts_trains_fusion_and_head_only(two_artifacts,
   # A fusion artifact reloads into the same model (LayerNorms from the first).
   trained = optax.apply_updates(trainable, updates)
   backbone = backbones.resolve('tiny')
-  artifact_files.export(str(tmp_path / 'fused'), optim.unflatten(trained),
+  artifact_files.export(str(tmp_path / 'fused'), param_paths.unflatten(trained),
                    config=json.loads(config.to_json()), backbone=backbone,
                    label_names=('entailment', 'not_entailment'), report={})
   reloaded = artifacts.load(str(tmp_path / 'fused'))
-  expected = model.apply({'params': optim.unflatten(
-      {**frozen, **optim.flatten(trained)})},
+  expected = model.apply({'params': param_paths.unflatten(
+      {**frozen, **param_paths.flatten(trained)})},
                          batch['input_ids'], batch['token_type_ids'],
                          batch['attention_mask'])
   np.testing.assert_allclose(tiny_artifacts.apply(reloaded, batch), expected,
@@ -271,5 +274,6 @@ def test_fusion_run_through_the_training_loop(two_artifacts, tmp_path):
   assert float(fusion.value_regularizer(reloaded.params)) > 0
   _, rte = artifact_files.read(two_artifacts[0])
   np.testing.assert_array_equal(
-      optim.flatten(reloaded.params)['bert/layer_1/output_layer_norm/bias'],
+      param_paths.flatten(
+          reloaded.params)['bert/layer_1/output_layer_norm/bias'],
       rte['bert/layer_1/output_layer_norm/bias'])

@@ -23,6 +23,7 @@ from jax.experimental import multihost_utils
 if sys.argv[2] == 'distributed':
   jax.distributed.initialize()
 from adapter_bert import adapters, backbones, data, inference, modeling, optim
+from adapter_bert import param_paths
 from adapter_bert import tasks, train
 config = backbones.TINY_CONFIG
 model = modeling.BertClassifier(config, 2, adapter_plan=adapters.build_plan(
@@ -34,9 +35,10 @@ batch = dict(input_ids=rng.integers(5, 1000, (8, 16)).astype(np.int32),
              labels=rng.integers(0, 2, 8).astype(np.int32),
              mask=np.ones(8, np.float32))
 params = jax.jit(model.init)(jax.random.key(0), batch['input_ids'])['params']
-flat = optim.flatten(jax.tree.map(np.asarray, params))
+flat = param_paths.flatten(jax.tree.map(np.asarray, params))
 paths = optim.trainable_paths(flat, optim.method_patterns('adapter', 2))
-trainable, frozen = (optim.unflatten(t) for t in optim.partition(flat, paths))
+trainable, frozen = (param_paths.unflatten(t)
+                     for t in param_paths.partition(flat, paths))
 tx, _ = optim.make_optimizer(trainable, lr=1e-2, total_steps=10)
 trainable, frozen = inference.replicate((trainable, frozen))
 opt_state = inference.replicate(tx.init(trainable))
@@ -52,7 +54,7 @@ for i in range(2):
                                  jax.random.key(i))
   losses.append(float(m['loss']))
 out = {k: np.asarray(v.addressable_data(0))
-       for k, v in optim.flatten(trainable).items()}
+       for k, v in param_paths.flatten(trainable).items()}
 out.update(loss=np.asarray(losses), local_ids=local['input_ids'],
            global_ids=np.asarray(seen), full_ids=batch['input_ids'],
            devices=np.asarray(jax.device_count()),

@@ -11,6 +11,7 @@ from adapter_bert import adapters
 from adapter_bert import backbones
 from adapter_bert import modeling
 from adapter_bert import optim
+from adapter_bert import param_paths
 from adapter_bert import tasks
 from adapter_bert import train
 
@@ -21,7 +22,7 @@ def _tiny_flat(placement='houlsby'):
   model = modeling.BertClassifier(config, 2, adapter_plan=plan)
   ids = np.zeros((1, 8), np.int32)
   shapes = jax.eval_shape(model.init, jax.random.key(0), ids)['params']
-  return model, optim.flatten(shapes)
+  return model, param_paths.flatten(shapes)
 
 
 def _selected(method, top_k=0, placement='houlsby'):
@@ -81,7 +82,7 @@ def _train_three_steps(method, top_k=0):
   model, _ = _tiny_flat()
   params = jax.jit(model.init)(jax.random.key(0),
                                _fixed_batch()['input_ids'])['params']
-  initial = optim.flatten(jax.tree.map(np.array, params))
+  initial = param_paths.flatten(jax.tree.map(np.array, params))
   config = ml_collections.ConfigDict(dict(method=method, top_k=top_k))
   trainable, frozen = train.split_trainable(config, 2, dict(initial))
   tx, _ = optim.make_optimizer(trainable, lr=1e-2, total_steps=10)
@@ -90,7 +91,7 @@ def _train_three_steps(method, top_k=0):
   moments = [x for x in jax.tree.leaves(opt_state) if np.ndim(x)]
   assert len(moments) == 2 * len(jax.tree.leaves(trainable))
   assert sum(np.size(x) for x in moments) == 2 * optim.count(
-      optim.flatten(trainable))
+      param_paths.flatten(trainable))
   step = train.make_train_step(model, _rte_task(), tx)
   for i in range(3):
     trainable, opt_state, metrics = step(trainable, opt_state, frozen,
@@ -98,7 +99,7 @@ def _train_three_steps(method, top_k=0):
                                          jax.random.key(i))
     assert np.isfinite(metrics['loss'])
   # The model a run exports and evaluates: frozen and trained leaves merged.
-  final = {**optim.flatten(frozen), **optim.flatten(trainable)}
+  final = {**param_paths.flatten(frozen), **param_paths.flatten(trainable)}
   assert set(final) == set(initial)
   changed = {p for p in initial if not np.array_equal(final[p], initial[p])}
   return initial, changed

@@ -16,6 +16,7 @@ from adapter_bert import adapters
 from adapter_bert import errors
 from adapter_bert import modeling
 from adapter_bert import optim
+from adapter_bert import param_paths
 from adapter_bert import tasks
 from adapter_bert import inference
 from adapter_bert import train
@@ -158,11 +159,12 @@ def test_packed_logits_and_gradients_equal_unpacked_on_minilm(
   packed = next(batching.eval_batches(arrays, labels, 12, packing=True,
                                       num_groups=2))
   assert packed['input_ids'].size < 0.6 * plain['input_ids'].size
-  flat = optim.flatten(jax.tree.map(np.asarray, load_minilm_params(
+  flat = param_paths.flatten(jax.tree.map(np.asarray, load_minilm_params(
       model, plain, minilm_weights, prefix='bert')))
   paths = optim.trainable_paths(flat, optim.method_patterns(
       'adapter', config.num_layers))
-  trainable, frozen = (optim.unflatten(t) for t in optim.partition(flat, paths))
+  trainable, frozen = (param_paths.unflatten(t)
+                       for t in param_paths.partition(flat, paths))
   eval_step = inference.make_eval_step(model)
   # SGD with lr 1: the step's update is minus the gradient.
   train_step = train.make_train_step(model, tasks.get_task('mrpc'),
@@ -173,8 +175,9 @@ def test_packed_logits_and_gradients_equal_unpacked_on_minilm(
     copy = jax.tree.map(jnp.array, trainable)
     updated, _, metrics = train_step(copy, optax.sgd(1.0).init(copy), frozen,
                                      batch, jax.random.key(0))
-    grads[name] = {k: np.asarray(v) - np.asarray(optim.flatten(updated)[k])
-                   for k, v in optim.flatten(trainable).items()}
+    moved = param_paths.flatten(updated)
+    grads[name] = {k: np.asarray(v) - np.asarray(moved[k])
+                   for k, v in param_paths.flatten(trainable).items()}
     losses[name] = float(metrics['loss'])
   assert logits['plain'].shape == (12, 2)
   np.testing.assert_allclose(logits['packed'], logits['plain'], atol=1e-5,
@@ -194,6 +197,7 @@ _DEVICE_SCRIPT = r'''
 import dataclasses, json, sys
 import jax, numpy as np, optax
 from adapter_bert import adapters, backbones, data, modeling, optim, tasks
+from adapter_bert import param_paths
 from adapter_bert import inference
 from adapter_bert import train
 from tests.test_batching import make_arrays
@@ -208,11 +212,12 @@ for pooling in ('pooler', 'mean'):
       2, 'houlsby', size=8, init_scale=1e-1), pooling=pooling,
       head_dropout=0.0)
   params = jax.jit(model.init)(jax.random.key(1), arrays['input_ids'][:2])
-  flat = optim.flatten(jax.tree.map(np.asarray, params['params']))
+  flat = param_paths.flatten(jax.tree.map(np.asarray, params['params']))
   # A larger head, so that logits differ clearly from example to example.
   flat['classifier/kernel'] = flat['classifier/kernel'] * 100
   paths = optim.trainable_paths(flat, optim.method_patterns('adapter', 2))
-  trainable, frozen = (optim.unflatten(t) for t in optim.partition(flat, paths))
+  trainable, frozen = (param_paths.unflatten(t)
+                       for t in param_paths.partition(flat, paths))
   trainable, frozen = inference.replicate((trainable, frozen))
   eval_step = inference.make_eval_step(model)
   for packing in (False, True):

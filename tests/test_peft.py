@@ -13,6 +13,7 @@ from adapter_bert import builder
 from adapter_bert import checkpoints
 from adapter_bert import modeling
 from adapter_bert import optim
+from adapter_bert import param_paths
 from adapter_bert import peft
 from adapter_bert import train
 from configs import common
@@ -61,16 +62,16 @@ def _init(model, batch, seed=0):
 
 
 def _flat(params):
-  return optim.flatten(params)
+  return param_paths.flatten(params)
 
 
 def _plain_params(flat):
   """The parameters a plain BERT has: the method's additions removed."""
-  return optim.unflatten({k: v for k, v in flat.items() if not _added(k)})
+  return param_paths.unflatten({k: v for k, v in flat.items() if not _added(k)})
 
 
 def _added(path):
-  return re.search(optim.ADDED, '/' + path) is not None
+  return re.search(param_paths.ADDED_RE, '/' + path) is not None
 
 
 # --------------------------------------------------------------------------
@@ -116,7 +117,7 @@ def test_pretrained_function_at_init(method, minilm, minilm_weights,
   rng = np.random.default_rng(0)
   moved = {k: (v + 0.1 * rng.standard_normal(v.shape).astype(v.dtype)
                if k in added else v) for k, v in flat.items()}
-  seq_moved, _ = _apply(model, optim.unflatten(moved), pair_batch)
+  seq_moved, _ = _apply(model, param_paths.unflatten(moved), pair_batch)
   mask = pair_batch['attention_mask'][..., None]
   assert np.abs((seq_moved - ref_seq) * mask).max() > 1e-3
 
@@ -199,7 +200,7 @@ def test_lora_merge_equals_unmerged():
   rng = np.random.default_rng(1)
   flat = {k: (rng.standard_normal(v.shape).astype(np.float32) * 0.2
               if k.endswith('lora_b') else v) for k, v in flat.items()}
-  params = optim.unflatten(flat)
+  params = param_paths.unflatten(flat)
   merged, plain_plan = peft.merge_lora(params, plan)
   assert not any('lora' in k for k in _flat(merged))
   assert set(_flat(merged)) == set(_flat(_plain_params(flat)))
@@ -244,8 +245,9 @@ def test_ia3_scales_keys_values_and_ffn_activation():
     plain[f'{pre}output/kernel'] = scaled[f'{pre}output/kernel'] * l_ff[:, None]
   plain_model = modeling.BertClassifier(TINY, 2)
   np.testing.assert_allclose(
-      _apply(model, optim.unflatten(scaled), batch),
-      _apply(plain_model, optim.unflatten(plain), batch), atol=1e-5, rtol=1e-5)
+      _apply(model, param_paths.unflatten(scaled), batch),
+      _apply(plain_model, param_paths.unflatten(plain), batch), atol=1e-5,
+      rtol=1e-5)
   assert peft.ia3_param_count(32, 64) == 128
 
 
@@ -289,8 +291,9 @@ def test_packed_row_equals_examples_alone(method):
   params = _init(model, packed)
   flat = _flat(params)  # Off the init, so LoRA and IA3 change the function.
   rng = np.random.default_rng(7)
-  params = optim.unflatten({k: v + (0.3 * rng.standard_normal(v.shape).astype(
-      v.dtype) if _added(k) else 0) for k, v in flat.items()})
+  params = param_paths.unflatten({
+      k: v + (0.3 * rng.standard_normal(v.shape).astype(v.dtype)
+              if _added(k) else 0) for k, v in flat.items()})
   seq, pooled = model.apply(
       {'params': params}, packed['input_ids'], packed['token_type_ids'],
       packed['attention_mask'], segment_ids=segment_ids,

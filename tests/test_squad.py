@@ -12,6 +12,7 @@ import pytest
 from adapter_bert import backbones
 from adapter_bert import heads
 from adapter_bert import optim
+from adapter_bert import param_paths
 from adapter_bert import squad_metrics
 from adapter_bert import tasks
 from adapter_bert.data import batching
@@ -272,7 +273,7 @@ def test_span_head_is_outside_bert_and_trained_by_every_method():
   mask = np.ones_like(ids)
   mask[1, 10:] = 0
   params = model.init(jax.random.key(0), ids, ids * 0, mask)['params']
-  flat = optim.flatten(params)
+  flat = param_paths.flatten(params)
   assert {'span_head/kernel', 'span_head/bias'} <= set(flat)
   assert flat['span_head/kernel'].shape == (32, 2)
   for method in ('head', 'layernorm', 'full'):

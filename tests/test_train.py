@@ -38,6 +38,7 @@ def _tiny_config(token_cache, **overrides):
 _STEP_SCRIPT = r'''
 import sys, numpy as np, jax
 from adapter_bert import adapters, backbones, data, inference, modeling, optim
+from adapter_bert import param_paths
 from adapter_bert import tasks, train
 config = backbones.TINY_CONFIG
 model = modeling.BertClassifier(config, 2, adapter_plan=adapters.build_plan(
@@ -49,9 +50,10 @@ batch = dict(input_ids=rng.integers(5, 1000, (8, 16)).astype(np.int32),
              labels=rng.integers(0, 2, 8).astype(np.int32),
              mask=np.ones(8, np.float32))
 params = jax.jit(model.init)(jax.random.key(0), batch['input_ids'])['params']
-flat = optim.flatten(jax.tree.map(np.asarray, params))
+flat = param_paths.flatten(jax.tree.map(np.asarray, params))
 paths = optim.trainable_paths(flat, optim.method_patterns('adapter', 2))
-trainable, frozen = (optim.unflatten(t) for t in optim.partition(flat, paths))
+trainable, frozen = (param_paths.unflatten(t)
+                     for t in param_paths.partition(flat, paths))
 tx, _ = optim.make_optimizer(trainable, lr=1e-2, total_steps=10)
 opt_state = tx.init(trainable)
 step = train.make_train_step(model, tasks.get_task('rte'), tx)
@@ -62,7 +64,7 @@ for i in range(2):
                                  inference.to_device(batch, sharding),
                                  jax.random.key(i))
   losses.append(float(m['loss']))
-out = {k: np.asarray(v) for k, v in optim.flatten(trainable).items()}
+out = {k: np.asarray(v) for k, v in param_paths.flatten(trainable).items()}
 out['loss'] = np.asarray(losses)
 out['devices'] = np.asarray(jax.device_count())
 np.savez(sys.argv[1], **out)

@@ -10,6 +10,7 @@ from adapter_bert import backbones
 from adapter_bert import builder
 from adapter_bert import modeling
 from adapter_bert import optim
+from adapter_bert import param_paths
 from configs import common
 
 D, M = 6, 3
@@ -120,7 +121,7 @@ def test_parameter_count(depth, layer_norm):
                                        layer_norm=layer_norm)
   h = np.zeros((1, 32), np.float32)
   shapes = jax.eval_shape(adapter.init, jax.random.key(0), h, h)
-  assert optim.count(optim.flatten(shapes['params'])) == (
+  assert optim.count(param_paths.flatten(shapes['params'])) == (
       adapters.adapter_param_count(32, 8, depth, layer_norm))
 
 
@@ -128,7 +129,7 @@ def _model_sites(config):
   """{(layer, site): {param name: shape}} of the adapters a config builds."""
   model = builder.build_model(config, backbones.TINY_CONFIG, 2)
   ids = np.zeros((1, 4), np.int32)
-  flat = optim.flatten(jax.eval_shape(model.init, jax.random.key(0),
+  flat = param_paths.flatten(jax.eval_shape(model.init, jax.random.key(0),
                                       ids)['params'])
   sites = {}
   for path, leaf in flat.items():
@@ -193,7 +194,7 @@ def test_variant_in_a_full_model_matches_the_layer_formula():
   params['layer_0']['adapter_ffn'] = _hand_set_params()
   _, state = model.apply({'params': params}, ids, capture_intermediates=True,
                          mutable=['intermediates'])
-  inter = optim.flatten(state['intermediates'])
+  inter = param_paths.flatten(state['intermediates'])
   x1 = np.asarray(inter['layer_0/attention_layer_norm/__call__'][0])
   f = np.asarray(inter['layer_0/output/__call__'][0])  # No dropout at eval.
   np.testing.assert_allclose(

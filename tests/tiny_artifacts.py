@@ -9,6 +9,7 @@ from adapter_bert import artifact_files
 from adapter_bert import backbones
 from adapter_bert import builder
 from adapter_bert import optim
+from adapter_bert import param_paths
 from configs import common
 
 LABELS = {'rte': ('entailment', 'not_entailment'), 'mrpc': ('0', '1'),
@@ -41,7 +42,7 @@ def make_artifact(path, task='rte', seed=1, scale=0.3, **overrides):
   model = builder.build_model(config, backbone.config,
                               1 if names is None else len(names))
   ids = np.zeros((1, 8), np.int32)
-  shapes = optim.flatten(jax.eval_shape(model.init, jax.random.key(0),
+  shapes = param_paths.flatten(jax.eval_shape(model.init, jax.random.key(0),
                                         ids)['params'])
   paths = optim.trainable_paths(shapes, optim.method_patterns(
       config.method, backbone.config.num_layers, config.top_k))
@@ -56,7 +57,7 @@ def make_artifact(path, task='rte', seed=1, scale=0.3, **overrides):
       base = np.eye(*shape, dtype=np.float32)
     trainable[p] = (base + scale * rng.standard_normal(shape)).astype(
         np.float32)
-  artifact_files.export(str(path), optim.unflatten(trainable),
+  artifact_files.export(str(path), param_paths.unflatten(trainable),
                    config=json.loads(config.to_json()), backbone=backbone,
                    label_names=names, report={})
   return str(path)
