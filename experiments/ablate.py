@@ -34,14 +34,11 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-import ml_collections
 import numpy as np
 
-from adapter_bert import artifacts
-from adapter_bert import backbones
 from adapter_bert import inference
 from adapter_bert import param_paths
-from adapter_bert import tasks as tasks_lib
+from experiments import artifact_eval
 from experiments import fileio
 from experiments import plots
 
@@ -50,16 +47,9 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """Defined by `main` only: importing the module claims no flag names."""
-  flags.DEFINE_string('artifact', None, 'Exported artifact directory '
-                      '(<workdir>/artifact).')
-  flags.DEFINE_string('out', None, 'Output directory; default: '
-                      '<artifact>/../ablation.')
-  flags.DEFINE_integer('max_examples', 0, 'Evaluate the first N dev examples '
-                       'only (0 = all).')
-  flags.DEFINE_integer('batch_size', 128, 'Evaluation batch size.')
+  artifact_eval.define_flags('ablation', batch_size=128)
   flags.DEFINE_string('data_dir', None, "Override the run's data_dir.")
   flags.DEFINE_string('cache_dir', None, 'Token cache directory.')
-  flags.mark_flags_as_required(['artifact'])
 
 
 # Up-projections of a layer's adapters (fused task adapters' too).
@@ -90,23 +80,6 @@ def spans(num_layers: int) -> list[tuple[int, int]]:
   return [(a, b) for a in range(num_layers) for b in range(a, num_layers)]
 
 
-def dev_features(task, split: str, tokenizer, config: Mapping[str, Any],
-                 max_examples: int = 0, cache_dir: str | None = None):
-  """A split's features, optionally its first `max_examples` rows only."""
-  features = task.load_features(split, tokenizer,
-                                max_length=config['max_length'],
-                                cache_dir=cache_dir)
-  if not max_examples or max_examples >= len(features):
-    return features
-  if not hasattr(features.examples, 'select'):
-    raise ValueError(f'--max_examples is not supported for task {task.name}.')
-  rows = np.arange(max_examples)
-  return tasks_lib.Features(
-      {k: v[:max_examples] for k, v in features.arrays.items()},
-      jax.tree.map(lambda x: np.asarray(x)[:max_examples], features.labels),
-      features.examples.select(rows))
-
-
 def evaluate(model, task, features, params, batch_size: int,
              apply_fn=None) -> dict[str, float]:
   """The task's metrics of `model` at `params` on a split's features."""
@@ -127,15 +100,9 @@ def run(artifact: str, out_dir: str, *, max_examples: int = 0,
         batch_size: int = 128, data_dir: str | None = None,
         cache_dir: str | None = None) -> dict[str, Any]:
   """Evaluates every span ablation and writes the JSON, CSV and heatmap."""
-  loaded = artifacts.load(artifact)
-  config = ml_collections.ConfigDict(loaded.meta['config'])
-  if data_dir is not None:
-    config.data_dir = data_dir
-  task = tasks_lib.from_config(config)
-  split = task.eval_splits[0]
-  tokenizer = backbones.load_tokenizer(loaded.backbone)
-  features = dev_features(task, split, tokenizer, config, max_examples,
-                          cache_dir)
+  dev = artifact_eval.load_dev(artifact, max_examples=max_examples,
+                               cache_dir=cache_dir, data_dir=data_dir)
+  loaded, task, split, features = dev.loaded, dev.task, dev.split, dev.features
   layers = adapter_layers(loaded.params)
   if not layers:
     raise ValueError(f'{artifact} has no adapters to remove.')
@@ -216,8 +183,7 @@ def plot(result: Mapping[str, Any], path: str) -> None:
 
 def main(argv):
   del argv
-  out = FLAGS.out or os.path.join(
-      os.path.dirname(os.path.abspath(FLAGS.artifact)), 'ablation')
+  out = FLAGS.out or artifact_eval.beside(FLAGS.artifact, 'ablation')
   run(FLAGS.artifact, out, max_examples=FLAGS.max_examples,
       batch_size=FLAGS.batch_size, data_dir=FLAGS.data_dir,
       cache_dir=FLAGS.cache_dir)
