@@ -2,7 +2,6 @@
 
 import json
 
-import flax
 import numpy as np
 import pytest
 
@@ -10,6 +9,7 @@ from adapter_bert import adapters
 from adapter_bert import backbones
 from adapter_bert import checkpoints
 from adapter_bert import modeling
+from adapter_bert import param_paths
 from tests.conftest import init_params
 
 TINY = backbones.TINY_CONFIG
@@ -59,8 +59,8 @@ def test_adapters_and_head_keep_their_init(minilm, minilm_weights, rte_batch):
   model = modeling.BertClassifier(minilm.config, 3, adapter_plan=plan)
   fresh = init_params(model, rte_batch)
   merged = checkpoints.merge_pretrained(fresh, minilm_weights)
-  flat_fresh = flax.traverse_util.flatten_dict(fresh, sep='/')
-  flat = flax.traverse_util.flatten_dict(merged, sep='/')
+  flat_fresh = param_paths.flatten(fresh)
+  flat = param_paths.flatten(merged)
   loaded = 0
   for path, value in flat.items():
     if '/adapter_' in path or path.startswith('classifier/'):

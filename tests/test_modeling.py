@@ -1,13 +1,13 @@
 """BERT parity with HF PyTorch, adapter near-identity, and parameter counts."""
 
 
-import flax
 import jax
 import numpy as np
 import pytest
 
 from adapter_bert import adapters
 from adapter_bert import modeling
+from adapter_bert import param_paths
 from tests.conftest import init_params, load_minilm_params
 
 
@@ -50,16 +50,16 @@ def test_adapters_are_near_identity_at_init(minilm, minilm_weights, rte_batch):
   rel = np.linalg.norm(seq - ref_seq) / np.linalg.norm(ref_seq)
   assert 0 < rel <= 1e-3
   # Zeroing the up-projections makes every adapter exactly the identity.
-  flat = flax.traverse_util.flatten_dict(params, sep='/')
+  flat = param_paths.flatten(params)
   flat = {k: (np.zeros_like(v) if '/up/' in k else v) for k, v in flat.items()}
-  zeroed = flax.traverse_util.unflatten_dict(flat, sep='/')
+  zeroed = param_paths.unflatten(flat)
   seq0, pooled0 = _apply(model, zeroed, rte_batch)
   np.testing.assert_array_equal(seq0, ref_seq)
   np.testing.assert_array_equal(pooled0, ref_pooled)
 
 
 def _adapter_leaves(params):
-  flat = flax.traverse_util.flatten_dict(params, sep='/')
+  flat = param_paths.flatten(params)
   return {k: v for k, v in flat.items() if '/adapter_' in k}
 
 

@@ -3,7 +3,6 @@
 import functools
 import re
 
-import flax
 import jax
 import numpy as np
 import pytest
@@ -558,8 +557,7 @@ def test_default_layer_sites_are_plain_bert():
   shapes = lambda m: jax.tree.map(np.shape, jax.eval_shape(
       functools.partial(m.init, jax.random.key(0)), batch['input_ids']))
   assert shapes(with_sites) == shapes(modeling.BertModel(TINY))
-  flat = flax.traverse_util.flatten_dict(shapes(with_sites)['params'],
-                                         sep='/')
+  flat = param_paths.flatten(shapes(with_sites)['params'])
   assert 'layer_1/attention/query/kernel' in flat
 
 
