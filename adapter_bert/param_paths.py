@@ -77,8 +77,8 @@ def join(*parts: str) -> str:
   return SEP.join(p for p in parts if p)
 
 
-def layer(i: int) -> str:
-  """The module name of encoder layer i."""
+def layer(i: int | str) -> str:
+  """The module name of encoder layer i (an int, or digits from a match)."""
   return f'{_LAYER}{i}'
 
 
