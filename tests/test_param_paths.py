@@ -1,5 +1,6 @@
 """Parameter-path names and tree helpers, checked against real model trees."""
 
+import ast
 import re
 
 import jax
@@ -203,3 +204,14 @@ def test_peft_and_span_head_names_exist_in_their_models():
   span = _shapes(heads.BertSpanExtractor(TINY))
   assert pp.select(span, [pp.HEAD_RE]) == {
       pp.join(pp.SPAN_HEAD, pp.KERNEL), pp.join(pp.SPAN_HEAD, pp.BIAS)}
+
+
+def test_param_paths_imports_nothing_of_the_library():
+  """Every module may import it, so it must stay below them all."""
+  tree = ast.parse(open(pp.__file__, encoding='utf-8').read())
+  imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import)
+              for a in n.names}
+  imported |= {n.module for n in ast.walk(tree)
+               if isinstance(n, ast.ImportFrom) and n.module}
+  assert imported and not {m for m in imported
+                           if m.split('.')[0] == 'adapter_bert'}
