@@ -52,11 +52,6 @@ from experiments import method_step
 from experiments import token_accounting
 from experiments.adapterhub import peer_env
 
-# Reached through the benchmark by callers that set a method up the same way.
-Settings = method_step.Settings
-build_method = method_step.build_method
-tree_bytes = method_step.tree_bytes
-
 _BACKBONE = flags.DEFINE_string(
     'backbone', 'minilm-l6',
     f'A backbone name or directory (adapter_bert.backbones), or '

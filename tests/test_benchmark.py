@@ -53,9 +53,9 @@ def test_the_benchmark_steps_what_train_setup_builds(monkeypatch):
     return built[-1]
 
   monkeypatch.setattr(train, 'setup', spy)
-  settings = benchmark.Settings.smoke_settings(batch_size=4, seq_len=16)
+  settings = method_step.Settings.smoke_settings(batch_size=4, seq_len=16)
   backbone = backbones.resolve('tiny')
-  run, batch = benchmark.build_method('adapter', settings, backbone)
+  run, batch = method_step.build_method('adapter', settings, backbone)
   assert built == [run]
   reference = real_setup(method_step.make_config('adapter', settings), 1000,
                          backbone=backbone)
@@ -66,6 +66,25 @@ def test_the_benchmark_steps_what_train_setup_builds(monkeypatch):
   args = (run.trainable, run.opt_state, run.frozen, batch, jax.random.key(0))
   assert (run.train_step.lower(*args).as_text()
           == reference.train_step.lower(*args).as_text())
+
+
+def test_the_benchmark_times_the_run_method_step_builds(monkeypatch):
+  # ... and the benchmark's timed step is that run's (no second setup).
+  built = []
+  real_build = method_step.build_method
+
+  def spy(*args, **kwargs):
+    built.append(real_build(*args, **kwargs))
+    return built[-1]
+
+  monkeypatch.setattr(method_step, 'build_method', spy)
+  settings = method_step.Settings.smoke_settings(batch_size=4, seq_len=16)
+  result = benchmark.benchmark_method('adapter', settings,
+                                      backbones.resolve('tiny'))
+  assert len(built) == 1
+  run, _ = built[0]
+  assert result['trainable_params'] == sum(
+      np.size(v) for v in param_paths.flatten(run.trainable).values())
 
 
 def _dense_dominated_config():
@@ -164,7 +183,7 @@ def test_rounds_report_medians_and_within_round_ratios(monkeypatch):
                 trainable_params=1, memory=None)
 
   monkeypatch.setattr(benchmark, 'benchmark_method', fake_method)
-  results = benchmark.run(benchmark.Settings.smoke_settings(rounds=3))
+  results = benchmark.run(method_step.Settings.smoke_settings(rounds=3))
   assert results['methods']['adapter']['examples_per_sec'] == 12.0
   assert results['methods']['adapter']['examples_per_sec_by_round'] == [
       10.0, 30.0, 12.0]
@@ -178,7 +197,7 @@ def test_rounds_report_medians_and_within_round_ratios(monkeypatch):
   assert 'median over 3 interleaved rounds' in table
   assert 'within each round: adapter / full 2.00, 3.00, 2.00' in table
   with pytest.raises(ValueError, match='rounds'):
-    benchmark.run(benchmark.Settings.smoke_settings(rounds=0))
+    benchmark.run(method_step.Settings.smoke_settings(rounds=0))
 
 
 def test_peer_config_matches_our_architecture():

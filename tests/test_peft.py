@@ -17,7 +17,7 @@ from adapter_bert import peft
 from adapter_bert import train
 from configs import common
 from configs import peft as peft_configs
-from experiments import benchmark
+from experiments import method_step
 from experiments import sweep as sweep_lib
 from tests.conftest import load_minilm_params
 
@@ -403,11 +403,11 @@ def _expected_trainable(method, paths):
 def test_only_the_method_trains_and_has_optimizer_state(method):
   # The benchmark's own build (as training builds it), at a tiny shape; lr at
   # full strength from the first update.
-  settings = benchmark.Settings.smoke_settings(
+  settings = method_step.Settings.smoke_settings(
       methods=(method,), batch_size=4, seq_len=16,
       overrides='warmup_frac=0.0,prefix_length=2')
   backbone = backbones.resolve('tiny')
-  run, batch = benchmark.build_method(method, settings, backbone)
+  run, batch = method_step.build_method(method, settings, backbone)
   trainable = _flat(run.trainable)
   frozen = _flat(run.frozen)
   assert set(trainable) == _expected_trainable(method,
@@ -420,7 +420,7 @@ def test_only_the_method_trains_and_has_optimizer_state(method):
   # Adam's two moments for the trainable leaves, and nothing else but counts.
   moments = [x for x in jax.tree.leaves(run.opt_state) if x.ndim]
   assert sum(x.size for x in moments) == 2 * optim.count(trainable)
-  assert benchmark.tree_bytes(run.opt_state) <= 2 * benchmark.tree_bytes(
+  assert method_step.tree_bytes(run.opt_state) <= 2 * method_step.tree_bytes(
       run.trainable) + 64
   before = jax.tree.map(np.array, trainable)
   new, _, metrics = run.train_step(run.trainable, run.opt_state, run.frozen,
