@@ -192,20 +192,17 @@ def _epochs(arg, task: str) -> tuple[float, ...]:
 
 
 def _paper_grid(arg, task: str) -> list[dict[str, object]]:
-  adapter = sweeps.method_keys('adapter', arg.placement)
-  return [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
-          for lr in PAPER_LRS for ep in _epochs(arg, task)]
+  return sweeps.grid('adapter', PAPER_LRS, _epochs(arg, task), arg.placement,
+                     m=PAPER_MS)
 
 
 def _finetune_grid(arg, task: str) -> list[dict[str, object]]:
-  return [dict(sweeps.method_keys('full'), lr=lr, epochs=ep)
-          for lr in PAPER_LRS for ep in _epochs(arg, task)]
+  return sweeps.grid('full', PAPER_LRS, _epochs(arg, task))
 
 
 def _top_k_grid(arg, task: str) -> list[dict[str, object]]:
-  return [dict(sweeps.method_keys('top_k'), top_k=k, lr=lr, epochs=ep)
-          for k in sweeps.top_k_grid(arg.backbone)
-          for lr in PAPER_LRS for ep in _epochs(arg, task)]
+  return sweeps.grid('top_k', PAPER_LRS, _epochs(arg, task),
+                     top_k=sweeps.top_k_grid(arg.backbone))
 
 
 def _table2_grid(arg, task: str) -> list[dict[str, object]]:
@@ -216,11 +213,10 @@ def _table2_grid(arg, task: str) -> list[dict[str, object]]:
 
 def _cpu_grid(arg, task: str) -> list[dict[str, object]]:
   del task  # One budget for every task.
-  adapter = sweeps.method_keys('adapter', arg.placement)
   ep = arg.epochs if arg.epochs > 0 else CPU_EPOCHS
-  return ([dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=ep)
-           for m in CPU_ADAPTER_MS]
-          + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR, epochs=ep)])
+  return (sweeps.grid('adapter', (CPU_ADAPTER_LR,), (ep,), arg.placement,
+                      m=CPU_ADAPTER_MS)
+          + sweeps.grid('full', (CPU_FULL_LR,), (ep,)))
 
 
 def _grid_runs(add, arg, grid) -> None:

@@ -94,41 +94,34 @@ def get_config(arg: str | None = None):
 
 
 def _paper_grid(arg) -> list[dict[str, object]]:
-  adapter = sweeps.method_keys('adapter', arg.placement)
-  return [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
-          for lr in PAPER_LRS for ep in PAPER_EPOCHS]
+  return sweeps.grid('adapter', PAPER_LRS, PAPER_EPOCHS, arg.placement,
+                     m=PAPER_MS)
 
 
 def _fixed_m_grid(arg) -> list[dict[str, object]]:
-  adapter = sweeps.method_keys('adapter', arg.placement)
-  return [dict(adapter, m=64, lr=lr, epochs=ep) for lr in PAPER_LRS
-          for ep in PAPER_EPOCHS]
+  return sweeps.grid('adapter', PAPER_LRS, PAPER_EPOCHS, arg.placement,
+                     m=(64,))
 
 
 def _finetune_grid(arg) -> list[dict[str, object]]:
   del arg
-  return [dict(sweeps.method_keys('full'), lr=lr, epochs=ep)
-          for lr in FINETUNE_LRS for ep in FINETUNE_EPOCHS]
+  return sweeps.grid('full', FINETUNE_LRS, FINETUNE_EPOCHS)
 
 
 def _layernorm_grid(arg) -> list[dict[str, object]]:
   del arg
-  return [dict(sweeps.method_keys('layernorm'), lr=lr, epochs=ep)
-          for lr in PAPER_LRS for ep in PAPER_EPOCHS]
+  return sweeps.grid('layernorm', PAPER_LRS, PAPER_EPOCHS)
 
 
 def _top_k_grid(arg) -> list[dict[str, object]]:
-  return [dict(sweeps.method_keys('top_k'), top_k=k, lr=lr, epochs=ep)
-          for k in sweeps.top_k_grid(arg.backbone)
-          for lr in PAPER_LRS for ep in PAPER_EPOCHS]
+  return sweeps.grid('top_k', PAPER_LRS, PAPER_EPOCHS,
+                     top_k=sweeps.top_k_grid(arg.backbone))
 
 
 def _cpu_grid(arg) -> list[dict[str, object]]:
-  adapter = sweeps.method_keys('adapter', arg.placement)
-  points = [dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=CPU_EPOCHS)
-            for m in CPU_ADAPTER_MS]
-  return points + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR,
-                        epochs=CPU_EPOCHS)]
+  return (sweeps.grid('adapter', (CPU_ADAPTER_LR,), (CPU_EPOCHS,),
+                      arg.placement, m=CPU_ADAPTER_MS)
+          + sweeps.grid('full', (CPU_FULL_LR,), (CPU_EPOCHS,)))
 
 
 def _study_grid(arg) -> list[dict[str, object]]:

@@ -78,29 +78,24 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
 
 def _paper_grid(arg) -> list[dict[str, object]]:
-  adapter = sweeps.method_keys('adapter', arg.placement)
-  return [dict(adapter, m=m, lr=lr, epochs=ep) for m in PAPER_MS
-          for lr in PAPER_LRS for ep in PAPER_EPOCHS]
+  return sweeps.grid('adapter', PAPER_LRS, PAPER_EPOCHS, arg.placement,
+                     m=PAPER_MS)
 
 
 def _fixed_m_grid(arg) -> list[dict[str, object]]:
-  adapter = sweeps.method_keys('adapter', arg.placement)
-  return [dict(adapter, m=64, lr=lr, epochs=ep) for lr in PAPER_LRS
-          for ep in PAPER_EPOCHS]
+  return sweeps.grid('adapter', PAPER_LRS, PAPER_EPOCHS, arg.placement,
+                     m=(64,))
 
 
 def _finetune_grid(arg) -> list[dict[str, object]]:
   del arg  # Full fine-tuning has no placement.
-  return [dict(sweeps.method_keys('full'), lr=lr, epochs=ep)
-          for lr in FINETUNE_LRS for ep in FINETUNE_EPOCHS]
+  return sweeps.grid('full', FINETUNE_LRS, FINETUNE_EPOCHS)
 
 
 def _cpu_grid(arg) -> list[dict[str, object]]:
-  adapter = sweeps.method_keys('adapter', arg.placement)
-  return ([dict(adapter, m=m, lr=CPU_ADAPTER_LR, epochs=CPU_EPOCHS)
-           for m in CPU_ADAPTER_MS]
-          + [dict(sweeps.method_keys('full'), lr=CPU_FULL_LR,
-                  epochs=CPU_EPOCHS)])
+  return (sweeps.grid('adapter', (CPU_ADAPTER_LR,), (CPU_EPOCHS,),
+                      arg.placement, m=CPU_ADAPTER_MS)
+          + sweeps.grid('full', (CPU_FULL_LR,), (CPU_EPOCHS,)))
 
 
 _GRIDS = {'paper': _paper_grid, 'fixed_m': _fixed_m_grid,

@@ -22,6 +22,22 @@ def method_keys(method: str, placement: str = 'houlsby') -> dict[str, object]:
               placement=placement if method == 'adapter' else 'none')
 
 
+def grid(method: str, lrs: Sequence[float], epochs: Sequence[float],
+         placement: str = 'houlsby', **sizes: Sequence[int]
+         ) -> list[dict[str, object]]:
+  """Every point of `method` over its sizes x lrs x epochs, in that order.
+
+  `sizes` names at most one size key and its values (m=(8, 64, 256) or
+  top_k=(1, 3)); without it the method has one size.
+  """
+  if len(sizes) > 1:
+    raise ValueError(f'One size key per grid, not {sorted(sizes)}.')
+  key, values = next(iter(sizes.items()), (None, (None,)))
+  base = method_keys(method, placement)
+  return [dict(base, **({key: v} if key else {}), lr=lr, epochs=ep)
+          for v in values for lr in lrs for ep in epochs]
+
+
 def sized_point(method: str, size: int | None, lr: float, epochs: float,
                 placement: str = 'houlsby') -> dict[str, object]:
   """The keys of one grid point; size is m (adapter) or k (top_k)."""
