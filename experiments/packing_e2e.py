@@ -188,6 +188,15 @@ def summarise(records: Sequence[dict[str, Any]],
     entry['targets_met'] = {
         other: ratio >= TARGETS[other]
         for other, ratio in entry['packed_speedup'].items()}
+    # Seeds that ran both ways: the ratio within each seed, and their median.
+    by_seed = {(r['variant'], r['seed']): r['train_s'] for r in mine}
+    for other in ('ours_unpacked',):
+      ratios = [by_seed[(other, s)] / by_seed[('ours_packed', s)]
+                for s in sorted({r['seed'] for r in mine})
+                if (other, s) in by_seed and ('ours_packed', s) in by_seed]
+      if len(ratios) > 1:
+        entry.setdefault('packed_speedup_by_seed', {})[other] = dict(
+            ratios=ratios, median=_median(ratios))
     out[task] = entry
   loads = [x for r in records for x in (r['load_before'], r['load_after'])]
   return dict(
@@ -228,8 +237,8 @@ def main(argv):
   for run in runs:
     path = os.path.join(records_dir, f'{run.name}.json')
     if os.path.exists(path):
-      with open(path) as f:
-        records.append(json.load(f))
+      with open(path) as record_file:
+        records.append(json.load(record_file))
       continue
     print(f'[packing_e2e] {run.name}', flush=True)
     records.append(execute(run, root, path, peer_python))

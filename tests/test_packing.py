@@ -364,3 +364,29 @@ def test_e2e_plan_interleaves_and_summary_follows_the_issue_schema():
                                  'adapterhub_group_by_length': False,
                                  'ours_unpacked': True}
   assert summary['load']['max'] == 2.0
+  records += [dict(task='mrpc', variant=v, seed=s, train_s=t * s, dev={},
+                   load_before=1.0, load_after=1.0)
+              for s in (1, 2) for v, t in (('ours_unpacked', 300.0),
+                                           ('ours_packed', 200.0))]
+  by_seed = packing_e2e.summarise(records, {}, 0)['tasks']['mrpc'][
+      'packed_speedup_by_seed']['ours_unpacked']
+  assert by_seed == dict(ratios=[3.0, 1.5, 1.5], median=1.5)
+
+
+def test_e2e_continues_past_runs_already_recorded(tmp_path):
+  # A rerun skips recorded runs and still writes the summary (a recorded run
+  # once shadowed the flags and ended the study after the next run).
+  runs = tmp_path / 'runs'
+  runs.mkdir()
+  (runs / 'mrpc-ours_unpacked-s0.json').write_text(json.dumps(dict(
+      task='mrpc', variant='ours_unpacked', seed=0, train_s=10.0,
+      dev={'f1': 0.5}, steps=1, load_before=1.0, load_after=1.0)))
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.packing_e2e', '--tasks=mrpc',
+       '--seeds=0', '--variants=ours_unpacked', f'--root={tmp_path}',
+       f'--out={tmp_path / "summary.json"}'], cwd=REPO, capture_output=True,
+      text=True, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  summary = json.loads((tmp_path / 'summary.json').read_text())
+  assert summary['runs'] == 1
+  assert summary['tasks']['mrpc']['train_s'] == {'ours_unpacked': 10.0}
