@@ -313,6 +313,44 @@ def test_packed_training_follows_the_unpacked_trajectory(tmp_path):
     assert abs(results[True]['dev'][metric] - value) < 1e-6, metric
 
 
+def test_rows_are_as_narrow_as_the_longest_example_allows():
+  assert [packing.row_width(n, 128) for n in (1, 32, 33, 64, 65, 128)] == [
+      32, 32, 64, 64, 128, 128]
+  assert packing.row_width(40, 48) == 48  # Never wider than the arrays.
+  arrays = make_arrays(32, max_length=128)
+  arrays['lengths'][:] = 5 + np.arange(32) % 20  # 5..24 tokens.
+  labels = np.zeros(32, np.int32)
+  real = np.ones(32, bool)
+  narrow = packing.pack_batch(arrays, labels, np.arange(32), real, 1)
+  full = packing.pack_batch(arrays, labels, np.arange(32), real, 1, width=128)
+  assert narrow['input_ids'].shape[1] == 32 and full['input_ids'].shape[1] == 128
+  assert narrow['input_ids'].size < full['input_ids'].size
+  # The same examples, tokens, positions and segments either way.
+  for a, b in zip(sorted(_unpack(narrow).values(), key=lambda v: v[0].tolist()),
+                  sorted(_unpack(full).values(), key=lambda v: v[0].tolist())):
+    for x, y in zip(a[:3], b[:3]):
+      np.testing.assert_array_equal(x, y)
+  arrays['lengths'][3] = 70  # One long example widens the whole batch.
+  wide = packing.pack_batch(arrays, labels, np.arange(32), real, 1)
+  assert wide['input_ids'].shape[1] == 128
+
+
+def test_packing_step_layouts_smoke(tmp_path):
+  out = tmp_path / 'layouts.json'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.packing_step', '--backbone=tiny',
+       '--tasks=cola', '--steps=2', '--rounds=1', f'--json_out={out}'],
+      cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  cola = json.loads(out.read_text())['tasks']['cola']
+  assert set(cola['seconds_per_step']) == {
+      'unpacked', 'packed_full_rows', 'packed_narrow_rows'}
+  assert all(w <= 64 for _, w in cola['shapes']['packed_narrow_rows'])
+  assert all(w == 128 for _, w in cola['shapes']['packed_full_rows'])
+  share = cola['real_token_share']
+  assert share['packed_narrow_rows'] > share['unpacked']
+
+
 def test_packing_a_span_task_is_a_clear_error(tmp_path):
   two = os.path.join(REPO, 'data', 'squad', 'dev-v1.1.first2articles.json')
   config = squad_config.get_config(f'backbone=tiny,train_file={two},holdout=1')

@@ -1,4 +1,4 @@
-"""Packed batches: a batch's examples laid end to end in rows of max_length.
+"""Packed batches: a batch's examples laid end to end in rows of tokens.
 
 Short-text tasks waste most of a padded batch on padding; packing several
 examples into each row removes it (Krell et al. 2021, "Efficient sequence
@@ -16,7 +16,10 @@ consecutive groups and each group is packed into its own R/G rows, so rows
 split over devices whole and every example's tokens and [CLS] index live on
 one device. Example-level arrays ('labels', 'mask') keep the example order
 [E]. Rows are filled first-fit decreasing; the row count per group is padded
-up to a bucket of ROW_BUCKETS so jit compiles few shapes.
+up to a bucket of ROW_BUCKETS so jit compiles few shapes. A batch's rows are
+as wide as the smallest of ROW_WIDTHS that holds its longest example (at most
+max_length): attention, its mask and its dropout cost grow with the square of
+the row width, so short-text batches (CoLA, SST-2) pack into short rows.
 """
 
 from collections.abc import Mapping, Sequence
@@ -31,6 +34,16 @@ PACKED_KEYS = ('segment_ids', 'position_ids', 'cls_index')
 # totals vary little) use two or three shapes.
 ROW_BUCKETS = tuple(range(1, 9)) + tuple(
     m << k for k in range(1, 12) for m in (5, 6, 7, 8))
+
+
+# Row widths a batch may take (capped at the arrays' max_length).
+ROW_WIDTHS = (32, 64, 128, 256, 512)
+
+
+def row_width(longest: int, max_width: int) -> int:
+  """The narrowest of ROW_WIDTHS >= longest, never more than max_width."""
+  return min(next((w for w in ROW_WIDTHS if w >= longest), max_width),
+             max_width)
 
 
 def row_bucket(rows: int, max_rows: int) -> int:
@@ -64,7 +77,8 @@ def first_fit_decreasing(lengths: Sequence[int],
 
 
 def pack_batch(arrays: Mapping[str, np.ndarray], labels, examples: np.ndarray,
-               real: np.ndarray, num_groups: int) -> dict[str, np.ndarray]:
+               real: np.ndarray, num_groups: int,
+               width: int | None = None) -> dict[str, np.ndarray]:
   """Packs the given examples (in this order) into a batch of rows.
 
   Args:
@@ -74,6 +88,7 @@ def pack_batch(arrays: Mapping[str, np.ndarray], labels, examples: np.ndarray,
     real: [E] bool; False marks a padding slot (evaluation's last batch),
       which is not packed and must be dropped by its mask.
     num_groups: G, the number of devices the batch is split over.
+    width: T, the row width; None: row_width of the longest real example.
 
   Returns:
     'input_ids', 'token_type_ids', 'attention_mask', 'segment_ids',
@@ -85,8 +100,10 @@ def pack_batch(arrays: Mapping[str, np.ndarray], labels, examples: np.ndarray,
     raise ValueError(f'A batch of {num_examples} examples cannot be split '
                      f'into {num_groups} equal groups (one per device).')
   per_group = num_examples // num_groups
-  width = arrays['input_ids'].shape[1]
   lengths = np.asarray(arrays['lengths'])[examples]
+  if width is None:
+    width = row_width(int(lengths[real].max(initial=1)),
+                      arrays['input_ids'].shape[1])
   layouts = []
   for g in range(num_groups):
     slots = np.arange(g * per_group, (g + 1) * per_group)
