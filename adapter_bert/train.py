@@ -30,6 +30,7 @@ from adapter_bert import artifact_files
 from adapter_bert import atomic
 from adapter_bert import backbones
 from adapter_bert import builder
+from adapter_bert import cache
 from adapter_bert import cards
 from adapter_bert import checksums
 from adapter_bert import data
@@ -48,14 +49,9 @@ _RESUMABLE_KEYS = run_config.RESUMABLE_KEYS
 
 def enable_compilation_cache(path: str | None = None) -> None:
   """Persists compiled XLA programs, so sweeps and reruns skip recompiling."""
-  path = path or os.path.join(_cache_root(), 'jax')
+  path = path or os.path.join(cache.cache_root(), 'jax')
   jax.config.update('jax_compilation_cache_dir', path)
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)
-
-
-def _cache_root() -> str:
-  return os.environ.get('ADAPTER_BERT_CACHE',
-                        os.path.expanduser('~/.cache/adapter_bert'))
 
 
 def _is_chief() -> bool:
@@ -205,7 +201,7 @@ def setup(config: ml_collections.ConfigDict, total_steps: int, *,
 
 def _load_split(task: tasks_lib.Task, split: str, tokenizer,
                 config: ml_collections.ConfigDict) -> tasks_lib.Features:
-  cache_dir = config.cache_dir or os.path.join(_cache_root(), 'tokens')
+  cache_dir = config.cache_dir or os.path.join(cache.cache_root(), 'tokens')
   return task.load_features(split, tokenizer, max_length=config.max_length,
                             cache_dir=cache_dir)
 

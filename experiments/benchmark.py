@@ -45,6 +45,7 @@ from absl import logging
 import jax
 
 from adapter_bert import backbones
+from adapter_bert import cache
 from adapter_bert import builder
 from adapter_bert import optim
 from experiments import fileio
@@ -403,10 +404,10 @@ def _summary_lines(results: Mapping[str, Any], peer: Mapping[str, Any],
 def _account_tokens() -> None:
   out = (_OUT.value if flags.FLAGS['json_out'].present
          else token_accounting.DEFAULT_OUT)
-  cache = os.path.join(fileio.cache_root(), 'tokens')
+  tokens_dir = os.path.join(cache.cache_root(), 'tokens')
   results = token_accounting.run(
       _ACCOUNTING_TASKS.value, _BACKBONE.value, _BATCH_SIZE.value,
-      _SEQ_LEN.value, _ACCOUNTING_GROUPS.value, cache_dir=cache)
+      _SEQ_LEN.value, _ACCOUNTING_GROUPS.value, cache_dir=tokens_dir)
   results['command'] = ' '.join(['python -m experiments.benchmark'] + [
       a for a in sys.argv[1:]])
   fileio.write_json(out, results)

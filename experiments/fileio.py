@@ -1,9 +1,8 @@
-"""Whole-file writes for the entry points, each atomic, and their cache root."""
+"""Whole-file writes for the entry points, each atomic."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from typing import Any
 
@@ -23,8 +22,3 @@ def copy_file(src: str, dst: str) -> None:
   with atomic.atomic_path(dst) as tmp:
     shutil.copyfile(src, tmp)
 
-
-def cache_root() -> str:
-  """$ADAPTER_BERT_CACHE, else ~/.cache/adapter_bert (the library's default)."""
-  return os.environ.get('ADAPTER_BERT_CACHE',
-                        os.path.expanduser('~/.cache/adapter_bert'))

@@ -14,6 +14,7 @@ import tempfile
 from typing import Any
 
 from adapter_bert import backbones
+from adapter_bert import cache
 from adapter_bert import modeling
 from experiments import fileio
 
@@ -33,7 +34,7 @@ class PeerUnavailable(RuntimeError):
 
 def peer_venv_dir() -> str:
   """Where the peer venv lives (reused by every later run)."""
-  return os.path.join(fileio.cache_root(), 'peer-venv')
+  return os.path.join(cache.cache_root(), 'peer-venv')
 
 
 def ensure_peer_venv(venv: str | None = None,
