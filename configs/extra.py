@@ -214,9 +214,8 @@ def _table2_grid(arg, task: str) -> list[dict[str, object]]:
 def _cpu_grid(arg, task: str) -> list[dict[str, object]]:
   del task  # One budget for every task.
   ep = arg.epochs if arg.epochs > 0 else CPU_EPOCHS
-  return (sweeps.grid('adapter', (CPU_ADAPTER_LR,), (ep,), arg.placement,
-                      m=CPU_ADAPTER_MS)
-          + sweeps.grid('full', (CPU_FULL_LR,), (ep,)))
+  return sweeps.cpu_grid(arg.placement, CPU_ADAPTER_MS, CPU_ADAPTER_LR,
+                         CPU_FULL_LR, ep)
 
 
 def _grid_runs(add, arg, grid) -> None:

@@ -93,21 +93,6 @@ def get_config(arg: str | None = None):
 # Grids: one function per named sweep, each the points of one task and seed.
 
 
-def _paper_grid(arg) -> list[dict[str, object]]:
-  return sweeps.grid('adapter', PAPER_LRS, PAPER_EPOCHS, arg.placement,
-                     m=PAPER_MS)
-
-
-def _fixed_m_grid(arg) -> list[dict[str, object]]:
-  return sweeps.grid('adapter', PAPER_LRS, PAPER_EPOCHS, arg.placement,
-                     m=(64,))
-
-
-def _finetune_grid(arg) -> list[dict[str, object]]:
-  del arg
-  return sweeps.grid('full', FINETUNE_LRS, FINETUNE_EPOCHS)
-
-
 def _layernorm_grid(arg) -> list[dict[str, object]]:
   del arg
   return sweeps.grid('layernorm', PAPER_LRS, PAPER_EPOCHS)
@@ -119,9 +104,8 @@ def _top_k_grid(arg) -> list[dict[str, object]]:
 
 
 def _cpu_grid(arg) -> list[dict[str, object]]:
-  return (sweeps.grid('adapter', (CPU_ADAPTER_LR,), (CPU_EPOCHS,),
-                      arg.placement, m=CPU_ADAPTER_MS)
-          + sweeps.grid('full', (CPU_FULL_LR,), (CPU_EPOCHS,)))
+  return sweeps.cpu_grid(arg.placement, CPU_ADAPTER_MS, CPU_ADAPTER_LR,
+                         CPU_FULL_LR, CPU_EPOCHS)
 
 
 def _study_grid(arg) -> list[dict[str, object]]:
@@ -227,9 +211,10 @@ def _study_sst2_runs(add, arg) -> None:
 
 
 # Sweeps that repeat one grid over tasks and seeds, by name.
-_GRIDS = {'paper': _paper_grid, 'fixed_m': _fixed_m_grid,
-          'finetune': _finetune_grid, 'layernorm': _layernorm_grid,
-          'top_k': _top_k_grid, 'cpu': _cpu_grid, 'study': _study_grid}
+_GRIDS = {**sweeps.paper_grids(PAPER_MS, PAPER_LRS, PAPER_EPOCHS,
+                               FINETUNE_LRS, FINETUNE_EPOCHS),
+          'layernorm': _layernorm_grid, 'top_k': _top_k_grid,
+          'cpu': _cpu_grid, 'study': _study_grid}
 # Sweeps that read the study's selected points and add runs themselves.
 _STUDY_SWEEPS = {'study_sst2': _study_sst2_runs,
                  'study_seeds': _study_seed_runs,

@@ -77,29 +77,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   return c
 
 
-def _paper_grid(arg) -> list[dict[str, object]]:
-  return sweeps.grid('adapter', PAPER_LRS, PAPER_EPOCHS, arg.placement,
-                     m=PAPER_MS)
-
-
-def _fixed_m_grid(arg) -> list[dict[str, object]]:
-  return sweeps.grid('adapter', PAPER_LRS, PAPER_EPOCHS, arg.placement,
-                     m=(64,))
-
-
-def _finetune_grid(arg) -> list[dict[str, object]]:
-  del arg  # Full fine-tuning has no placement.
-  return sweeps.grid('full', FINETUNE_LRS, FINETUNE_EPOCHS)
-
-
-def _cpu_grid(arg) -> list[dict[str, object]]:
-  return (sweeps.grid('adapter', (CPU_ADAPTER_LR,), (CPU_EPOCHS,),
-                      arg.placement, m=CPU_ADAPTER_MS)
-          + sweeps.grid('full', (CPU_FULL_LR,), (CPU_EPOCHS,)))
-
-
-_GRIDS = {'paper': _paper_grid, 'fixed_m': _fixed_m_grid,
-          'finetune': _finetune_grid, 'cpu': _cpu_grid}
+_GRIDS = {
+    **sweeps.paper_grids(PAPER_MS, PAPER_LRS, PAPER_EPOCHS, FINETUNE_LRS,
+                         FINETUNE_EPOCHS),
+    'cpu': lambda arg: sweeps.cpu_grid(arg.placement, CPU_ADAPTER_MS,
+                                       CPU_ADAPTER_LR, CPU_FULL_LR,
+                                       CPU_EPOCHS),
+}
 
 
 def sweep(add, arg: str | None = None):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from configs import backbones
 
@@ -36,6 +36,31 @@ def grid(method: str, lrs: Sequence[float], epochs: Sequence[float],
   base = method_keys(method, placement)
   return [dict(base, **({key: v} if key else {}), lr=lr, epochs=ep)
           for v in values for lr in lrs for ep in epochs]
+
+
+def paper_grids(adapter_ms: Sequence[int], lrs: Sequence[float],
+                epochs: Sequence[float], finetune_lrs: Sequence[float],
+                finetune_epochs: Sequence[float]) -> dict[str, Any]:
+  """The grids every task family declares alike, by sweep name.
+
+  'paper': adapters over m x lr x epochs; 'fixed_m': the same at m=64;
+  'finetune': full fine-tuning over its own lrs x epochs. Each value maps the
+  parsed argument (for its placement) to the grid's points.
+  """
+  return {
+      'paper': lambda arg: grid('adapter', lrs, epochs, arg.placement,
+                                m=adapter_ms),
+      'fixed_m': lambda arg: grid('adapter', lrs, epochs, arg.placement,
+                                  m=(64,)),
+      'finetune': lambda arg: grid('full', finetune_lrs, finetune_epochs),
+  }
+
+
+def cpu_grid(placement: str, adapter_ms: Sequence[int], adapter_lr: float,
+             full_lr: float, epochs: float) -> list[dict[str, object]]:
+  """The CPU grids: adapters at each m, then full fine-tuning, one lr each."""
+  return (grid('adapter', (adapter_lr,), (epochs,), placement, m=adapter_ms)
+          + grid('full', (full_lr,), (epochs,)))
 
 
 def sized_point(method: str, size: int | None, lr: float, epochs: float,
