@@ -49,13 +49,14 @@ def define_flags() -> None:
 
 def layout_batches(arrays, labels, steps: int, layout: str) -> list[dict]:
   """The first `steps` training batches (seed 0) in one layout."""
-  if layout == 'unpacked':
-    source = batching.train_batches(arrays, labels, 32, seed=0)
+  if layout != 'packed_full_rows':  # Training's own batches.
+    source = batching.train_batches(arrays, labels, 32, seed=0,
+                                    packing=layout == 'packed_narrow_rows')
     return [next(source) for _ in range(steps)]
-  width = arrays['input_ids'].shape[1] if layout == 'packed_full_rows' else None
   order = batching.epoch_order(arrays['lengths'], 32, 0, 0, False)
   return [packing.pack_batch(arrays, labels, order[i * 32:(i + 1) * 32],
-                             np.ones((32,), bool), 1, width=width)
+                             np.ones((32,), bool), 1,
+                             width=arrays['input_ids'].shape[1])
           for i in range(steps)]
 
 
