@@ -30,7 +30,7 @@ CPU_TASKS = ('rte', 'mrpc', 'stsb', 'cola', 'sst2')
 VENDORED_TASKS = ('cola', 'sst2', 'mrpc', 'stsb', 'rte', 'wnli')
 TASK_GROUPS = {'all': TASKS, 'cpu': CPU_TASKS, 'vendored': VENDORED_TASKS}
 SWEEPS = ('paper', 'fixed_m', 'finetune', 'layernorm', 'top_k', 'cpu',
-          'study', 'study_seeds', 'study_curves', 'study_init', 'study_sst2')
+          'reference', 'study', 'study_seeds', 'study_curves', 'study_init', 'study_sst2')
 
 # The paper's GLUE grid (§3.2), used for every method without its own grid.
 PAPER_LRS = (3e-5, 3e-4, 3e-3)
@@ -106,6 +106,12 @@ def _top_k_grid(arg) -> list[dict[str, object]]:
 def _cpu_grid(arg) -> list[dict[str, object]]:
   return sweeps.cpu_grid(arg.placement, CPU_ADAPTER_MS, CPU_ADAPTER_LR,
                          CPU_FULL_LR, CPU_EPOCHS)
+
+
+def _reference_grid(arg) -> list[dict[str, object]]:
+  """The study's reference point alone (m=64, lr 1e-3): for seed-noise checks."""
+  return [dict(sweeps.method_keys('adapter', arg.placement),
+               **STUDY_REFERENCE, epochs=CPU_EPOCHS)]
 
 
 def _study_grid(arg) -> list[dict[str, object]]:
@@ -214,7 +220,8 @@ def _study_sst2_runs(add, arg) -> None:
 _GRIDS = {**sweeps.paper_grids(PAPER_MS, PAPER_LRS, PAPER_EPOCHS,
                                FINETUNE_LRS, FINETUNE_EPOCHS),
           'layernorm': _layernorm_grid, 'top_k': _top_k_grid,
-          'cpu': _cpu_grid, 'study': _study_grid}
+          'cpu': _cpu_grid, 'reference': _reference_grid,
+          'study': _study_grid}
 # Sweeps that read the study's selected points and add runs themselves.
 _STUDY_SWEEPS = {'study_sst2': _study_sst2_runs,
                  'study_seeds': _study_seed_runs,

@@ -272,3 +272,12 @@ def test_every_declared_glue_sweep_has_its_function():
   assert set(glue.SWEEPS) == set(glue._GRIDS) | set(glue._STUDY_SWEEPS)  # pylint: disable=protected-access
   with pytest.raises(ValueError, match='valid sweeps'):
     sweep_lib.collect(lambda add: glue.sweep(add, 'sweep=nope'))
+
+
+def test_reference_sweep_is_the_study_reference_point_per_seed():
+  study = _points(glue, 'task=cola,sweep=study')
+  reference = _points(glue, 'task=cola,sweep=reference,seed=3,seeds=2')
+  assert [p['seed'] for p in reference] == [3, 4]
+  for point in reference:
+    assert dict(point, seed=0) == study[0]
+    assert (point['m'], point['lr']) == (64, 1e-3)
