@@ -170,8 +170,18 @@ def _study_seed_runs(add, arg) -> None:
 
 
 def _study_curve_runs(add, arg) -> None:
-  """Every m at the adapters' selected lr, every k, full FT; 3 seeds."""
-  for task in CURVE_TASKS:
+  """Every m at the adapters' selected lr, every k, full FT; 3 seeds.
+
+  `tasks` narrows the curve tasks (e.g. to give each its own batching).
+  """
+  tasks = CURVE_TASKS
+  if arg.tasks:
+    tasks = [t for t in CURVE_TASKS if t in sweeps.resolve_tasks(
+        arg.tasks, '', TASK_GROUPS, TASKS)]
+    if not tasks:
+      raise ValueError(f'tasks={arg.tasks} names none of the curve tasks '
+                       f'{CURVE_TASKS}.')
+  for task in tasks:
     points = _selected_points(arg.selected, task)
     adapter_lr = points['Adapters (8-256)'][3]
     full = _point_keys(points['Full fine-tuning'], arg.placement)

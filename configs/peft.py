@@ -7,6 +7,9 @@ r"""Adapters against LoRA, IA3, prefix tuning and BitFit at equal budgets.
   python -m experiments.sweep --workdir runs/peft_0p1 \
       --config configs/peft.py:sweep=budget_0p1,lr_adapter=...,lr_lora=...,lr_prefix=...
 
+or, instead of the lr_<method> keys, selected=experiments/results/peft_minilm/selected.json
+(what python -m experiments.peft_study writes after sweep=lr_grid).
+
 These are CPU grids of our own for minilm-l6 (3 epochs, the official
 schedule, batch 32, final-step dev scores), not the grids of any of the
 papers: each method gets a 3-point learning-rate grid (LRS) on MRPC with
@@ -47,10 +50,14 @@ varies, as the LoRA paper does.
 
 Sweep-only keys: `sweep` (SWEEPS), `tasks` (names joined by '+'; empty = the
 sweep's own), `seeds` (0 = the sweep's own: 1 for lr_grid, else 3) and
-`lr_<method>` (the selected learning rates; sweep=seeds and budget_0p1).
+`lr_<method>` (the selected learning rates; sweep=seeds and budget_0p1) or
+`selected` (the selected.json experiments.peft_study writes: the rates of the
+methods without an lr_<method>).
 """
 
 from __future__ import annotations
+
+import json
 
 from configs import common
 from configs import glue
@@ -138,7 +145,7 @@ def _parse(arg: str | None):
   return common.parse_arg(
       arg, task='mrpc', method='adapter', backbone='minilm-l6', lr=-1.0,
       epochs=glue.CPU_EPOCHS, seed=0, budget=100 * BUDGET, prefix_mlp=True,
-      sweep='lr_grid', tasks='', seeds=0,
+      sweep='lr_grid', tasks='', seeds=0, selected='',
       **{f'lr_{m}': -1.0 for m in METHODS})
 
 
@@ -166,12 +173,33 @@ def get_config(arg: str | None = None):
   return config
 
 
+def _read_selected_lrs(path: str) -> dict[str, float]:
+  """Method -> lr from the `lr` entry of experiments.peft_study's output."""
+  try:
+    with open(path) as f:
+      lrs = json.load(f).get('lr')
+  except (OSError, ValueError, AttributeError) as e:
+    raise ValueError(f'selected={path}: cannot read the selected learning '
+                     f'rates ({e}).') from None
+  if not isinstance(lrs, dict):
+    raise ValueError(f'selected={path}: no "lr" object of method -> rate '
+                     '(python -m experiments.peft_study writes it).')
+  return lrs
+
+
 def _selected_lrs(arg, methods) -> dict[str, float]:
-  missing = [f'lr_{m}' for m in methods if getattr(arg, f'lr_{m}') <= 0]
+  """lr_<method> where given, else the method's rate in `selected`."""
+  lrs = {m: getattr(arg, f'lr_{m}') for m in methods}
+  if arg.selected:
+    chosen = _read_selected_lrs(arg.selected)
+    lrs = {m: lr if lr > 0 else float(chosen.get(m, -1.0))
+           for m, lr in lrs.items()}
+  missing = [f'lr_{m}' for m, lr in lrs.items() if lr <= 0]
   if missing:
     raise ValueError(f'sweep={arg.sweep} runs each method at the learning rate '
-                     f'it selected in sweep=lr_grid; pass {",".join(missing)}.')
-  return {m: getattr(arg, f'lr_{m}') for m in methods}
+                     f'it selected in sweep=lr_grid; pass {",".join(missing)} '
+                     'or selected=<peft_study selected.json>.')
+  return lrs
 
 
 def _runs(add, arg, tasks, seeds: int, points) -> None:

@@ -153,6 +153,15 @@ def test_curve_and_init_sweeps_follow_the_selected_points(tmp_path):
   assert {r.config.lr for r in mrpc if r.config.method == 'adapter'} == {3e-4}
   assert {r.config.m for r in mrpc if r.config.method == 'adapter'} == set(
       glue.CURVE_MS)
+  cola_only = sweep.collect(lambda add: glue.sweep(
+      add, f'sweep=study_curves,selected={path},tasks=cola'))
+  assert [p for p in cola_only] == [
+      p for p in sweep.collect(lambda add: glue.sweep(
+          add, f'sweep=study_curves,selected={path}')) if p['task'] == 'cola']
+  assert cola_only
+  with pytest.raises(ValueError, match='none of the curve tasks'):
+    sweep.collect(lambda add: glue.sweep(
+        add, f'sweep=study_curves,selected={path},tasks=rte'))
   init = sweep.collect(lambda add: glue.sweep(
       add, f'sweep=study_init,selected={path}'))
   assert len(init) == 3 * len(glue.INIT_SCALES)

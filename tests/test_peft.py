@@ -1,6 +1,7 @@
 """LoRA, IA3, prefix tuning, BitFit: init, placement, counts, trained set."""
 
 import functools
+import json
 import re
 
 import jax
@@ -534,6 +535,21 @@ def test_sweeps_declare_the_comparison():
     _runs('sweep=seeds,lr_adapter=1e-3')
   with pytest.raises(ValueError, match='Unknown sweep'):
     _runs('sweep=paper')
+
+
+def test_seed_sweeps_read_the_selected_rates(tmp_path):
+  path = tmp_path / 'selected.json'
+  path.write_text(json.dumps({'lr': dict(adapter=3e-3, lora=3e-4, ia3=1e-2,
+                                         prefix=1e-4, bitfit=1e-3)}))
+  seeds = _runs(f'sweep=seeds,selected={path},lr_adapter=1e-3')
+  lr = {r.config.method: r.config.lr for r in seeds}
+  assert lr == dict(adapter=1e-3, lora=3e-4, ia3=1e-2, prefix=1e-4,
+                    bitfit=1e-3)  # lr_adapter given wins over the file.
+  path.write_text(json.dumps({'lr': dict(adapter=3e-3)}))
+  with pytest.raises(ValueError, match='lr_lora'):
+    _runs(f'sweep=budget_0p1,selected={path}')
+  with pytest.raises(ValueError, match='cannot read'):
+    _runs(f'sweep=seeds,selected={tmp_path / "absent.json"}')
 
 
 def test_old_artifact_configs_build_without_the_new_keys():
