@@ -134,7 +134,7 @@ def run(artifact: str, out_dir: str, *, max_examples: int = 0,
   os.makedirs(out_dir, exist_ok=True)
   fileio.write_json(os.path.join(out_dir, 'ablation.json'), result)
   fileio.write_text(os.path.join(out_dir, 'ablation.csv'), to_csv(result))
-  plot(result, os.path.join(out_dir, 'ablation.png'))
+  plots.span_heatmap(result, os.path.join(out_dir, 'ablation.png'))
   return result
 
 
@@ -150,35 +150,6 @@ def to_csv(result: Mapping[str, Any]) -> str:
                      f"{r['delta']:.2f}"] + [f"{r['metrics'][n]:.6f}"
                                              for n in names])
   return out.getvalue()
-
-
-def plot(result: Mapping[str, Any], path: str) -> None:
-  """Heatmap: first ablated layer (rows) x last ablated layer (columns)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-
-  n = result['num_layers']
-  grid = np.full((n, n), np.nan)
-  for r in result['spans']:
-    grid[r['first'], r['last']] = r['delta']
-  # Symmetric colour scale (red = worse), at least ±0.5 points.
-  limit = max(0.5, np.nanmax(np.abs(grid)) if np.isfinite(grid).any() else 0)
-  fig, ax = plt.subplots(figsize=(max(3.5, 1.2 + 0.55 * n),
-                                  max(3.0, 1.0 + 0.5 * n)))
-  image = ax.imshow(grid, cmap='RdBu', vmin=-limit, vmax=limit)
-  if n <= 12:
-    for (i, j), value in np.ndenumerate(grid):
-      if np.isfinite(value):
-        ax.text(j, i, f'{value:.1f}', ha='center', va='center', fontsize=7)
-  ax.set_xticks(range(n))
-  ax.set_yticks(range(n))
-  ax.set_xlabel('Last ablated layer')
-  ax.set_ylabel('First ablated layer')
-  ax.set_title(f"{result['task']}: dev score change (points)\nbaseline "
-               f"{100 * result['baseline']['score']:.1f}", fontsize=9)
-  fig.colorbar(image, ax=ax, shrink=0.8)
-  plots.save_figure(fig, path, dpi=120)
 
 
 def main(argv):

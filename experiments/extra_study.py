@@ -4,8 +4,9 @@ r"""The minilm-l6 Table 2 study: extra classification tasks over seeds.
       --runs_dir experiments/results/extra_minilm/runs \
       --out experiments/results/extra_minilm [--peer_dir DIR]
 
-The whole study is REPRODUCE below: the seed-0 grid, this module (it writes
-selected.json), seeds 1 and 2 at the selected points, this module again.
+The whole study is one command, REPRODUCE below: the seed-0 grid, this module
+(it writes selected.json), seeds 1 and 2 at the selected points, this module
+again, then the AdapterHub peer.
 
 Reads the committed runs alone (results.json per run) and writes, under --out:
   runs.csv       one row per run (experiments.study.RUN_COLUMNS).
@@ -49,14 +50,8 @@ Result = selection.Result
 Table = common.Table
 METHODS = ('full', 'top_k', 'adapter')
 METHOD_LABELS = {m: common.METHOD_NAMES[m] for m in METHODS}
-_SWEEP = ('python -m experiments.sweep --config configs/extra.py:sweep={} '
-          '--workdir runs/extra_minilm --config.packing=True '
-          '--results_dir experiments/results/extra_minilm/runs')
-_STUDY = ('python -m experiments.extra_study '
-          '--runs_dir experiments/results/extra_minilm/runs '
-          '--out experiments/results/extra_minilm')
-REPRODUCE = (_SWEEP.format('table2_cpu'), _STUDY,
-             _SWEEP.format('table2_seeds'), _STUDY)
+# The whole study, resumable (experiments/study_pipeline.py holds its stages).
+REPRODUCE = 'python -m experiments.study_pipeline --study=extra'
 # The paper's claim: adapters within about this many points of full
 # fine-tuning on average (73.3 vs 73.7) while training about 1% of the weights.
 CLAIM_GAP = 0.5
@@ -451,7 +446,7 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
                                   '## Selected configurations', '',
                                   common.to_markdown(
                                       selected_table(results, cells))]
-  lines += ['## Reproduce', '', '```'] + list(REPRODUCE) + ['```', '']
+  lines += ['## Reproduce', '', '```', REPRODUCE, '```', '']
   if peers:
     lines += ['## AdapterHub 1.3 peer (same split, recipe and seed)', '',
               common.to_markdown(peer_table(results, peers))]

@@ -14,6 +14,9 @@ Reads the committed runs alone (results.json per run) and writes, under --out:
                   reference beside it, the curves and the claims.
   params_<task>.png, relative.png, init_scale.png, lr.png   when their runs
                   exist.
+  ablation.png    the mean over seeds of the layer-span ablations under
+                  <out>/ablation/<run>/ablation.json (experiments.ablate on
+                  the MRPC m=64 adapters; the pipeline's ablation stage).
 Every score is the final step's (as the official code), on a 0-100 scale; the
 per-task number is the metric the paper's Table 1 prints (MCC for CoLA, F1
 for MRPC, Spearman for STS-B, accuracy otherwise), while selection ranks the
@@ -36,6 +39,7 @@ from experiments import plots
 from experiments import paper_results
 from experiments import selection
 from experiments import study
+from experiments.tables import ablation
 from experiments.tables import common
 from experiments.tables import init_scale
 
@@ -329,7 +333,9 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
            'x100; each cell is mean ± std over the seeds of the configuration '
            'chosen on dev among the seed-0 runs of the study\'s CPU grid '
            '(NOT the paper\'s grid; configs/glue.py `sweep=study`). Paper rows: '
-           'BERT-large GLUE test scores, for orientation only.', '',
+           'BERT-large GLUE test scores, for orientation only. The whole '
+           'study, resumable: `python -m experiments.study_pipeline '
+           '--study=glue`.', '',
            '## Table 1 analogue', '', common.to_markdown(table), '## Claims',
            '']
   lines += claims(row_means(results, chosen, tasks), tasks) + ['']
@@ -344,6 +350,11 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
     lines += ['## Robustness to the init scale (Figure 6)', '',
               common.to_markdown(init_scale.table(sigma_runs)),
               '![init_scale.png](init_scale.png)', '']
+  ablation_lines = ablation.write(os.path.join(out_dir, 'ablation'),
+                                  os.path.join(out_dir, 'ablation.png'))
+  if ablation_lines:
+    paths['ablation'] = os.path.join(out_dir, 'ablation.png')
+  lines += ablation_lines
   lines += ['## Dev score against learning rate (seed 0)', '',
             common.to_markdown(lr_table(results, tasks))]
   fileio.write_text(paths['report'], '\n'.join(lines))

@@ -279,7 +279,8 @@ def report_markdown(results, lrs, tables, benchmark, benchmark_path) -> str:
       'method\'s learning rate is chosen on MRPC (seed 0, ~1% budget); the '
       'tables give mean ± sample std over seeds (count in brackets) at that '
       'rate. Trained share: what the method adds to or unfreezes in the '
-      'backbone (22,713,216 parameters), the task head excluded.',
+      'backbone (22,713,216 parameters), the task head excluded. The whole '
+      'study, resumable: `python -m experiments.study_pipeline --study=peft`.',
       '', f'{len(results)} finished runs; runs per (method, task): '
       + ', '.join(f'{m}/{t} {n}' for (m, t), n in sorted(seeds.items())) + '.',
       '', '## Learning rates (MRPC, seed 0, ~1% budget)', '']

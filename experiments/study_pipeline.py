@@ -1,0 +1,290 @@
+r"""One command runs a whole study, stage by stage, resuming where it stopped.
+
+  python -m experiments.study_pipeline --study=glue
+  python -m experiments.study_pipeline --study=extra --stages=grid,select
+  python -m experiments.study_pipeline --study=peft --dry_run
+
+A study is a list of stages; a stage is a list of commands of this
+repository's entry points: sweeps, which skip every run whose results.json is
+already under the study's results directory (committed runs count, on any
+machine); the study's report, which rereads those results and writes the
+selected points the next stage's sweep reads; for the GLUE study the ablation
+of the MRPC m=64 adapters; for the extra-task study the AdapterHub peer; for
+the PEFT study the step benchmark. Stop it at any
+point (or lose the machine) and run the same command again: it continues with
+the first unfinished run. Commit `<results>/runs/` as runs land to carry the
+study to another machine; `runs/` (checkpoints, artifacts) stays local.
+
+Batching: the GLUE study's MRPC runs are unpacked (its seed-0 grid began before
+packed batches existed; one batching per task keeps its seeds and curves
+comparable); every other task of every study trains on packed batches
+(`--config.packing=True`, the same optimization up to dropout masks;
+experiments/results/packing/README.md). runs.csv records it per run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+from typing import Callable, Sequence
+
+from absl import app
+from absl import flags
+
+from adapter_bert import backbones
+from configs import extra as extra_config
+from experiments import selection
+from experiments.adapterhub import peer_env
+
+FLAGS = flags.FLAGS
+
+GLUE_TASKS = ('mrpc', 'rte', 'stsb', 'cola')  # The study's order: MRPC first.
+GLUE_UNPACKED = ('mrpc',)
+ABLATION_SEEDS = (0, 1, 2)
+# The AdapterHub peer beside ours on two Table 2 datasets (seed 0, the
+# adapters' dev-selected configuration): the smallest and a 4-class one.
+PEER_DATASETS = ('progressive_stance', 'corporate_messaging')
+
+# A command is an argv list; a step makes its commands when the stage runs,
+# so it can read what an earlier stage wrote (selected points).
+Command = list[str]
+Step = Callable[['Study'], list[Command]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  """Where one study's runs, results and report live."""
+  name: str
+  config: str        # configs/<x>.py
+  workdir: str       # Checkpoints and artifacts (local, not committed).
+  out: str           # Report, runs.csv, selected.json (committed).
+  report: Command    # The module that writes the report and selected.json.
+  stages: tuple[tuple[str, tuple[Step, ...]], ...]
+
+  @property
+  def runs_dir(self) -> str:
+    return os.path.join(self.out, 'runs')
+
+  @property
+  def selected(self) -> str:
+    return os.path.join(self.out, 'selected.json')
+
+
+def _python(module: str, *args: str) -> Command:
+  return [sys.executable, '-m', module, *args]
+
+
+def sweep(arg: str, packed: bool = True) -> Step:
+  """A sweep of the study's config; it skips runs already in runs_dir."""
+  def commands(s: Study) -> list[Command]:
+    extra = ['--config.packing=True'] if packed else []
+    return [_python('experiments.sweep', f'--config={s.config}:{arg}', *extra,
+                    f'--workdir={s.workdir}', f'--results_dir={s.runs_dir}')]
+  return commands
+
+
+def report(s: Study) -> list[Command]:
+  return [list(s.report)]
+
+
+def _glue_sweep_per_task(name: str) -> tuple[Step, ...]:
+  return tuple(sweep(f'task={t},sweep={name}', packed=t not in GLUE_UNPACKED)
+               for t in GLUE_TASKS)
+
+
+def ablation_runs(s: Study, task: str = 'mrpc') -> list[selection.Result]:
+  """The seeds' runs at the selected m=64 adapter point of `task`."""
+  try:
+    with open(s.selected) as f:
+      point = json.load(f)['Adapters (64)'][task]
+  except (OSError, ValueError, KeyError) as e:
+    raise ValueError(f'{s.selected}: no selected m=64 adapter point for '
+                     f'{task} ({e!r}); run the grid and select stages '
+                     'first.') from None
+  _, method, m, lr, epochs = point
+  runs = {r['seed']: r for r in selection.load_results(s.runs_dir)
+          if r.get('status', 'done') == 'done' and r.get('task') == task
+          and r.get('method') == method and r.get('m') == m
+          and r.get('lr') == lr and r.get('epochs') == epochs}
+  missing = [seed for seed in ABLATION_SEEDS if seed not in runs]
+  if missing:
+    raise ValueError(f'{s.runs_dir}: no finished run of {task} adapters m={m} '
+                     f'lr={lr} for seeds {missing}; run the seeds stage first.')
+  return [runs[seed] for seed in ABLATION_SEEDS]
+
+
+def ablation(s: Study) -> list[Command]:
+  """experiments.ablate on each seed's artifact, unless its output exists."""
+  commands = []
+  for run in ablation_runs(s):
+    out = os.path.join(s.out, 'ablation', run['run'])
+    if os.path.exists(os.path.join(out, 'ablation.json')):
+      continue
+    artifact = os.path.join(s.workdir, run['run'], 'artifact')
+    if not os.path.isdir(artifact):
+      raise ValueError(
+          f'{artifact}: the artifact of {run["run"]} is not on this machine '
+          f'(runs/ is not committed); move {s.runs_dir}/{run["run"]} aside '
+          'and rerun the seeds stage to retrain it.')
+    commands.append(_python('experiments.ablate', f'--artifact={artifact}',
+                            f'--out={out}'))
+  return commands
+
+
+def peer(s: Study) -> list[Command]:
+  """AdapterHub on PEER_DATASETS at the adapters' selected point, seed 0."""
+  entries = {e['task']: e for e in extra_config.read_selected(s.selected)
+             if e['method'] == 'adapter'}
+  peer_python = os.path.join(peer_env.peer_venv_dir(), 'bin', 'python')
+  commands = []
+  for name in PEER_DATASETS:
+    if f'extra:{name}' not in entries:
+      raise ValueError(f'{s.selected}: no selected adapter point of '
+                       f'extra:{name}; run the grid stage first.')
+    e = entries[f'extra:{name}']
+    out = os.path.join(s.out, 'peer', f'{name}-adapter-s0.json')
+    if os.path.exists(out):
+      continue
+    data = os.path.join(s.workdir, 'peer_data', name)
+    if not os.path.exists(os.path.join(data, 'task.json')):
+      commands.append(_python('experiments.export_split',
+                              f'--config={s.config}:name={name}',
+                              f'--out={data}'))
+    commands.append([
+        peer_python, os.path.relpath(peer_env.GLUE_SCRIPT),
+        f'--model_dir={backbones.resolve("minilm-l6").weights_dir}',
+        f'--task_dir={data}', '--method=adapter', f'--m={e["m"]}',
+        f'--lr={e["lr"]}', f'--epochs={e["epochs"]}', '--schedule=official',
+        '--seed=0', f'--out={out}'])
+  if not commands:
+    return []
+  build_venv = [sys.executable, '-c', 'from experiments.adapterhub import '
+                'peer_env; peer_env.ensure_peer_venv()']
+  return [build_venv] + commands
+
+
+def peft_benchmark(s: Study) -> list[Command]:
+  """The step benchmark of every method at the 1% budget, once."""
+  path = os.path.join(s.out, 'benchmark.json')
+  if os.path.exists(path):
+    return []
+  return [_python('experiments.benchmark',
+                  '--methods=adapter,lora,ia3,prefix,bitfit', '--m=23',
+                  '--set=lora_rank=25,prefix_length=49,prefix_mlp=true',
+                  f'--json_out={path}')]
+
+
+def _glue() -> Study:
+  out = 'experiments/results/glue_minilm'
+  return Study(
+      name='glue', config='configs/glue.py', workdir='runs/glue_minilm',
+      out=out,
+      report=_python('experiments.glue_study', f'--runs_dir={out}/runs',
+                     f'--out={out}'),
+      stages=(
+          ('grid', _glue_sweep_per_task('study') + (report,)),
+          ('seeds', _glue_sweep_per_task('study_seeds') + (report,)),
+          ('sst2', (sweep('task=sst2,sweep=study_sst2'), report)),
+          ('curves', (sweep('sweep=study_curves,tasks=mrpc', packed=False),
+                      sweep('sweep=study_curves,tasks=cola'), report)),
+          ('init', (sweep('sweep=study_init', packed=False), report)),
+          ('ablation', (ablation, report)),
+      ))
+
+
+def _extra() -> Study:
+  out = 'experiments/results/extra_minilm'
+  return Study(
+      name='extra', config='configs/extra.py', workdir='runs/extra_minilm',
+      out=out,
+      report=_python('experiments.extra_study', f'--runs_dir={out}/runs',
+                     f'--out={out}'),
+      stages=(
+          ('grid', (sweep('sweep=table2_cpu'), report)),
+          ('seeds', (sweep('sweep=table2_seeds'), report)),
+          ('peer', (peer, report)),
+      ))
+
+
+def _peft() -> Study:
+  out = 'experiments/results/peft_minilm'
+  selected = f'selected={out}/selected.json'
+  return Study(
+      name='peft', config='configs/peft.py', workdir='runs/peft_minilm',
+      out=out,
+      report=_python('experiments.peft_study', f'--runs_dir={out}/runs',
+                     f'--out={out}'),
+      stages=(
+          ('lr_grid', (sweep('sweep=lr_grid'), report)),
+          ('seeds', (sweep(f'sweep=seeds,{selected}'), report)),
+          ('budget_0p1', (sweep(f'sweep=budget_0p1,{selected}'), report)),
+          ('benchmark', (peft_benchmark, report)),
+      ))
+
+
+STUDIES = {'glue': _glue, 'extra': _extra, 'peft': _peft}
+
+
+def stages_to_run(study: Study, names: Sequence[str]) -> list[str]:
+  """`names` in the study's order; all stages if empty."""
+  order = [name for name, _ in study.stages]
+  unknown = sorted(set(names) - set(order))
+  if unknown:
+    raise ValueError(f'--stages: {unknown} are not stages of the {study.name} '
+                     f'study; its stages in order: {",".join(order)}.')
+  return [name for name in order if not names or name in names]
+
+
+def run(study: Study, names: Sequence[str], dry_run: bool = False,
+        runner: Callable[[Command], int] | None = None) -> int:
+  """Runs the stages' commands in order; the first failure's exit status."""
+  runner = runner or (lambda cmd: subprocess.run(cmd, check=False).returncode)
+  steps = dict(study.stages)
+  chosen = stages_to_run(study, names)
+  for i, name in enumerate(chosen, 1):
+    print(f'== {study.name} stage {i}/{len(chosen)}: {name}', flush=True)
+    for step in steps[name]:
+      try:
+        commands = step(study)
+      except ValueError as e:
+        if dry_run:  # Later stages read what earlier ones write.
+          print(f'   (after the stages before it: {e})')
+          continue
+        raise
+      for command in commands:
+        print('   ' + shlex.join(command), flush=True)
+        if dry_run:
+          continue
+        status = runner(command)
+        if status:
+          print(f'Stage {name} failed (exit {status}): {shlex.join(command)}',
+                file=sys.stderr)
+          return status
+  return 0
+
+
+def define_flags() -> None:
+  """Defined by `main` only: importing the module claims no flag names."""
+  flags.DEFINE_enum('study', None, list(STUDIES), 'Which study to run.')
+  flags.DEFINE_list('stages', [], 'Stages to run (default: all, in order).')
+  flags.DEFINE_bool('dry_run', False, 'Print the commands and stop.')
+  flags.mark_flag_as_required('study')
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  try:
+    status = run(STUDIES[FLAGS.study](), FLAGS.stages, FLAGS.dry_run)
+  except ValueError as e:
+    sys.exit(f'study_pipeline: {e}')
+  sys.exit(status)
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

@@ -1,0 +1,141 @@
+"""The study pipeline: which commands each stage runs, resuming, failures."""
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from configs import extra
+from configs import glue
+from configs import peft
+from experiments import study_pipeline
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_SWEEPS = {'configs/glue.py': glue.SWEEPS,
+                 'configs/extra.py': extra.SWEEPS,
+                 'configs/peft.py': peft.SWEEPS}
+
+
+def _plan(study, stages=()):
+  """Every command run() would run, with a runner that records them."""
+  ran = []
+  status = study_pipeline.run(study, stages,
+                              runner=lambda cmd: ran.append(cmd) or 0)
+  assert status == 0
+  return ran
+
+
+def _arg(command, flag):
+  return next(a.split('=', 1)[1] for a in command if a.startswith(flag + '='))
+
+
+@pytest.mark.parametrize('name', sorted(study_pipeline.STUDIES))
+def test_sweep_commands_name_real_modules_and_sweeps(name):
+  study = study_pipeline.STUDIES[name]()
+  first = study.stages[0][0]
+  commands = _plan(study, [first])
+  assert commands[-1] == study.report  # The report closes every stage.
+  for command in commands:
+    module = command[command.index('-m') + 1]
+    assert os.path.exists(os.path.join(REPO, *module.split('.')) + '.py')
+    if module == 'experiments.sweep':
+      config, arg = _arg(command, '--config').split(':', 1)
+      sweep = dict(kv.split('=') for kv in arg.split(','))['sweep']
+      assert sweep in CONFIG_SWEEPS[config], command
+      assert _arg(command, '--results_dir') == study.runs_dir
+
+
+def test_glue_grid_keeps_mrpc_unpacked_and_packs_the_rest():
+  commands = _plan(study_pipeline.STUDIES['glue'](), ['grid'])
+  sweeps = [c for c in commands if 'experiments.sweep' in c]
+  tasks = [_arg(c, '--config').split('task=')[1].split(',')[0] for c in sweeps]
+  assert tasks == ['mrpc', 'rte', 'stsb', 'cola']
+  packed = ['--config.packing=True' in c for c in sweeps]
+  assert packed == [False, True, True, True]
+
+
+def test_a_failing_command_stops_the_pipeline_with_its_status(capsys):
+  study = study_pipeline.STUDIES['glue']()
+  ran = []
+
+  def runner(command):
+    ran.append(command)
+    return 3 if len(ran) == 2 else 0
+
+  assert study_pipeline.run(study, ['grid', 'seeds'], runner=runner) == 3
+  assert len(ran) == 2
+  assert 'Stage grid failed (exit 3)' in capsys.readouterr().err
+
+
+def test_unknown_stage_is_named():
+  with pytest.raises(ValueError, match=r"\['later'\] are not stages.*grid,"):
+    study_pipeline.run(study_pipeline.STUDIES['peft'](), ['seeds', 'later'])
+
+
+def _glue_study_in(tmp_path, seeds=(0, 1, 2)):
+  study = dataclasses.replace(study_pipeline.STUDIES['glue'](),
+                              workdir=str(tmp_path / 'work'),
+                              out=str(tmp_path / 'out'))
+  os.makedirs(study.runs_dir)
+  with open(study.selected, 'w') as f:
+    json.dump({'Adapters (64)': {'mrpc': ['mrpc', 'adapter', 64, 3e-4, 3.0]}},
+              f)
+  for seed in seeds:
+    for lr in (3e-4, 1e-3):  # Only the selected lr's runs are ablated.
+      name = f'mrpc-adapter-m64-lr{lr:g}-ep3-s{seed}'
+      os.makedirs(os.path.join(study.runs_dir, name))
+      with open(os.path.join(study.runs_dir, name, 'results.json'), 'w') as f:
+        json.dump(dict(status='done', task='mrpc', method='adapter', m=64,
+                       lr=lr, epochs=3.0, seed=seed), f)
+      os.makedirs(os.path.join(study.workdir, name, 'artifact'))
+  return study
+
+
+def test_ablation_covers_each_seed_once_and_resumes(tmp_path):
+  study = _glue_study_in(tmp_path)
+  commands = study_pipeline.ablation(study)
+  artifacts = [_arg(c, '--artifact') for c in commands]
+  assert artifacts == [os.path.join(study.workdir,
+                                    f'mrpc-adapter-m64-lr0.0003-ep3-s{s}',
+                                    'artifact') for s in (0, 1, 2)]
+  done = _arg(commands[0], '--out')
+  os.makedirs(done)
+  open(os.path.join(done, 'ablation.json'), 'w').close()
+  assert len(study_pipeline.ablation(study)) == 2
+
+
+def test_ablation_says_what_is_missing(tmp_path):
+  study = _glue_study_in(tmp_path, seeds=(0, 2))
+  with pytest.raises(ValueError, match=r'for seeds \[1\]; run the seeds'):
+    study_pipeline.ablation(study)
+  study = _glue_study_in(tmp_path / 'b')
+  os.rmdir(os.path.join(study.workdir, 'mrpc-adapter-m64-lr0.0003-ep3-s1',
+                        'artifact'))
+  with pytest.raises(ValueError, match='not on this machine'):
+    study_pipeline.ablation(study)
+
+
+def test_peer_runs_the_selected_adapter_point_once(tmp_path):
+  study = dataclasses.replace(study_pipeline.STUDIES['extra'](),
+                              workdir=str(tmp_path / 'work'),
+                              out=str(tmp_path / 'out'))
+  os.makedirs(study.out)
+  selected = [dict(task=f'extra:{n}', method='adapter', m=8, lr=3e-4,
+                   epochs=5.0) for n in study_pipeline.PEER_DATASETS]
+  selected.append(dict(task='extra:progressive_stance', method='full',
+                       lr=5e-5, epochs=5.0))
+  with open(study.selected, 'w') as f:
+    json.dump({'selected': selected}, f)
+  commands = study_pipeline.peer(study)
+  assert 'ensure_peer_venv' in commands[0][-1]
+  peers = [c for c in commands if c[1].endswith('peer_glue.py')]
+  assert len(peers) == 2
+  assert {_arg(c, '--m') for c in peers} == {'8'}
+  assert {_arg(c, '--lr') for c in peers} == {'0.0003'}
+  assert {_arg(c, '--schedule') for c in peers} == {'official'}
+  for name in study_pipeline.PEER_DATASETS:
+    out = os.path.join(study.out, 'peer', f'{name}-adapter-s0.json')
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    open(out, 'w').close()
+  assert not study_pipeline.peer(study)
