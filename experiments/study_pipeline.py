@@ -178,52 +178,44 @@ def peft_benchmark(s: Study) -> list[Command]:
                   f'--json_out={path}')]
 
 
+def _minilm_study(name: str, report_module: str, stages) -> Study:
+  """A study of configs/<name>.py on minilm-l6, results in <name>_minilm."""
+  out = f'experiments/results/{name}_minilm'
+  return Study(name=name, config=f'configs/{name}.py',
+               workdir=f'runs/{name}_minilm', out=out,
+               report=_python(report_module, f'--runs_dir={out}/runs',
+                              f'--out={out}'),
+               stages=stages)
+
+
 def _glue() -> Study:
-  out = 'experiments/results/glue_minilm'
-  return Study(
-      name='glue', config='configs/glue.py', workdir='runs/glue_minilm',
-      out=out,
-      report=_python('experiments.glue_study', f'--runs_dir={out}/runs',
-                     f'--out={out}'),
-      stages=(
-          ('grid', _glue_sweep_per_task('study') + (report,)),
-          ('seeds', _glue_sweep_per_task('study_seeds') + (report,)),
-          ('sst2', (sweep('task=sst2,sweep=study_sst2'), report)),
-          ('curves', (sweep('sweep=study_curves,tasks=mrpc', packed=False),
-                      sweep('sweep=study_curves,tasks=cola'), report)),
-          ('init', (sweep('sweep=study_init', packed=False), report)),
-          ('ablation', (ablation, report)),
-      ))
+  return _minilm_study('glue', 'experiments.glue_study', (
+      ('grid', _glue_sweep_per_task('study') + (report,)),
+      ('seeds', _glue_sweep_per_task('study_seeds') + (report,)),
+      ('sst2', (sweep('task=sst2,sweep=study_sst2'), report)),
+      ('curves', (sweep('sweep=study_curves,tasks=mrpc', packed=False),
+                  sweep('sweep=study_curves,tasks=cola'), report)),
+      ('init', (sweep('sweep=study_init', packed=False), report)),
+      ('ablation', (ablation, report)),
+  ))
 
 
 def _extra() -> Study:
-  out = 'experiments/results/extra_minilm'
-  return Study(
-      name='extra', config='configs/extra.py', workdir='runs/extra_minilm',
-      out=out,
-      report=_python('experiments.extra_study', f'--runs_dir={out}/runs',
-                     f'--out={out}'),
-      stages=(
-          ('grid', (sweep('sweep=table2_cpu'), report)),
-          ('seeds', (sweep('sweep=table2_seeds'), report)),
-          ('peer', (peer, report)),
-      ))
+  return _minilm_study('extra', 'experiments.extra_study', (
+      ('grid', (sweep('sweep=table2_cpu'), report)),
+      ('seeds', (sweep('sweep=table2_seeds'), report)),
+      ('peer', (peer, report)),
+  ))
 
 
 def _peft() -> Study:
-  out = 'experiments/results/peft_minilm'
-  selected = f'selected={out}/selected.json'
-  return Study(
-      name='peft', config='configs/peft.py', workdir='runs/peft_minilm',
-      out=out,
-      report=_python('experiments.peft_study', f'--runs_dir={out}/runs',
-                     f'--out={out}'),
-      stages=(
-          ('lr_grid', (sweep('sweep=lr_grid'), report)),
-          ('seeds', (sweep(f'sweep=seeds,{selected}'), report)),
-          ('budget_0p1', (sweep(f'sweep=budget_0p1,{selected}'), report)),
-          ('benchmark', (peft_benchmark, report)),
-      ))
+  selected = 'selected=experiments/results/peft_minilm/selected.json'
+  return _minilm_study('peft', 'experiments.peft_study', (
+      ('lr_grid', (sweep('sweep=lr_grid'), report)),
+      ('seeds', (sweep(f'sweep=seeds,{selected}'), report)),
+      ('budget_0p1', (sweep(f'sweep=budget_0p1,{selected}'), report)),
+      ('benchmark', (peft_benchmark, report)),
+  ))
 
 
 STUDIES = {'glue': _glue, 'extra': _extra, 'peft': _peft}
