@@ -192,11 +192,12 @@ def _glue() -> Study:
   return _minilm_study('glue', 'experiments.glue_study', (
       ('grid', _glue_sweep_per_task('study') + (report,)),
       ('seeds', _glue_sweep_per_task('study_seeds') + (report,)),
+      # Right after the seeds, while their artifacts are on this machine.
+      ('ablation', (ablation, report)),
       ('sst2', (sweep('task=sst2,sweep=study_sst2'), report)),
       ('curves', (sweep('sweep=study_curves,tasks=mrpc', packed=False),
                   sweep('sweep=study_curves,tasks=cola'), report)),
       ('init', (sweep('sweep=study_init', packed=False), report)),
-      ('ablation', (ablation, report)),
   ))
 
 
