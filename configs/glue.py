@@ -64,9 +64,13 @@ STUDY_LONG_EPOCHS = 10.0        # RTE and MRPC, adapters and full FT, seed 0.
 STUDY_LONG_TASKS = ('rte', 'mrpc')
 STUDY_SELECTED = 'experiments/results/glue_minilm/selected.json'
 # Bottleneck-size curves (paper Figs. 3-4) on MRPC and CoLA, 3 seeds each.
+# Cut for the CPU budget (experiments/results/glue_minilm/README.md, Budget):
+# every other power of 2 for m (the issue asked for 1, 2, 4, ..., 256) and
+# k in {1, 3, 6} (it asked for 1..6); the 3 seeds stay, since the spread over
+# seeds is what tells a real bend of the curve from noise.
 CURVE_TASKS = ('mrpc', 'cola')
-CURVE_MS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-CURVE_TOP_KS = (1, 2, 3, 4, 5, 6)
+CURVE_MS = (1, 4, 16, 64, 256)
+CURVE_TOP_KS = (1, 3, 6)
 CURVE_SEEDS = (0, 1, 2)
 # Robustness to the adapters' init stddev (paper Fig. 6) on MRPC, 3 seeds.
 INIT_TASK = 'mrpc'

@@ -149,7 +149,8 @@ def test_curve_and_init_sweeps_follow_the_selected_points(tmp_path):
   curves = sweep.expand(glue.get_config(), sweep.collect(lambda add: glue.sweep(
       add, f'sweep=study_curves,selected={path}')))
   mrpc = [r for r in curves if r.config.task == 'mrpc']
-  assert len(mrpc) == 3 * (9 + 6 + 1)
+  assert len(mrpc) == 3 * (len(glue.CURVE_MS) + len(glue.CURVE_TOP_KS)
+                          + 1)
   assert {r.config.lr for r in mrpc if r.config.method == 'adapter'} == {3e-4}
   assert {r.config.m for r in mrpc if r.config.method == 'adapter'} == set(
       glue.CURVE_MS)
