@@ -63,6 +63,19 @@ def _metric(result: Result, task: str) -> float:
   return math.nan if value is None else 100 * float(value)
 
 
+def batching_line(results: Sequence[Result]) -> str:
+  """Which runs trained on packed batches, per task (runs.csv: `packed`)."""
+  counts = {}
+  for r in results:
+    packed = bool((r.get('config') or {}).get('packing', False))
+    by_task = counts.setdefault(r['task'], [0, 0])
+    by_task[packed] += 1
+  parts = [f'{common.task_label(t)} {n[1]} packed, {n[0]} unpacked'
+           for t, n in ((t, counts[t]) for t in common.task_order(counts))]
+  return ('Batching (packed batches are the same optimization up to dropout '
+          'masks): ' + '; '.join(parts) + '.')
+
+
 def _is_grid_run(result: Result) -> bool:
   """Runs of the Table 1 grid: 3 epochs, default init (not the side studies)."""
   config = result.get('config') or {}
@@ -336,6 +349,7 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
            'BERT-large GLUE test scores, for orientation only. The whole '
            'study, resumable: `python -m experiments.study_pipeline '
            '--study=glue`.', '',
+           batching_line(results), '',
            '## Table 1 analogue', '', common.to_markdown(table), '## Claims',
            '']
   lines += claims(row_means(results, chosen, tasks), tasks) + ['']

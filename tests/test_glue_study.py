@@ -79,6 +79,15 @@ def test_study_selects_on_seed_zero_and_reports_spread(tmp_path):
   assert os.path.exists(paths['relative.png'])
 
 
+def test_batching_line_counts_packed_runs_per_task():
+  runs = [dict(task='mrpc', config={}), dict(task='mrpc', config={}),
+          dict(task='cola', config=dict(packing=True)),
+          dict(task='cola', config=dict(packing=False))]
+  line = glue_study.batching_line(runs)
+  assert 'MRPC 0 packed, 2 unpacked' in line
+  assert 'CoLA 1 packed, 1 unpacked' in line
+
+
 def test_claims_give_a_verdict_only_on_the_whole_table():
   tasks = glue_study.TASKS
   means = {'Full fine-tuning': (80.0, 0.2, 1.0, 3),
