@@ -11,8 +11,9 @@ from experiments import selection
 
 
 def _write(root, task, method, size, lr, seed, metric, value, params,
-           best=0.99, epochs=3.0):
-  name = f'{task}-{method}-{size}-{lr:g}-ep{epochs:g}-s{seed}'
+           best=0.99, epochs=3.0, **config):
+  extra = ''.join(f'-{k}{v}' for k, v in sorted(config.items()))
+  name = f'{task}-{method}-{size}-{lr:g}-ep{epochs:g}-s{seed}{extra}'
   d = root / name
   d.mkdir(parents=True)
   m = size if method == 'adapter' else 64
@@ -23,8 +24,9 @@ def _write(root, task, method, size, lr, seed, metric, value, params,
       seed=seed, score=float(np.mean(list(dev.values()))), best_score=best,
       dev=dev, trainable_params=params, total_params=10_000,
       trainable_share=params / 10_000, train_seconds=10.0, schedule='official',
-      config=dict(method=method, m=m, top_k=top_k, lr=lr, epochs=epochs,
-                  seed=seed, init_scale=1e-3, packing=False))))
+      config=dict(dict(method=method, m=m, top_k=top_k, lr=lr, epochs=epochs,
+                       seed=seed, init_scale=1e-3, packing=False,
+                       pooling='pooler'), **config))))
 
 
 def _make_runs(root):
@@ -46,6 +48,14 @@ def _make_runs(root):
     _write(root, task, 'top_k', 3, 5e-5, 0, metric, 0.79, 5000)
     # A 10-epoch run is a side study: it must not enter the grid selection.
     _write(root, task, 'adapter', 64, 1e-3, 0, metric, 0.99, 800, epochs=10.0)
+    _write(root, task, 'adapter', 8, 3e-4, 0, metric, 0.83, 100, epochs=10.0)
+    # Nor may the side studies at the selected point (same task, method, m,
+    # lr and epochs) count as its seeds: init scale, mean pooling.
+    for seed in (0, 1, 2):
+      _write(root, task, 'adapter', 8, 3e-4, seed, metric, 0.50, 100,
+             init_scale=1.0)
+      _write(root, task, 'adapter', 8, 3e-4, seed, metric, 0.55, 100,
+             pooling='mean')
 
 
 def test_study_selects_on_seed_zero_and_reports_spread(tmp_path):
@@ -74,7 +84,15 @@ def test_study_selects_on_seed_zero_and_reports_spread(tmp_path):
   assert 'reproduced' not in report
   header = (out / 'runs.csv').read_text().splitlines()[0]
   assert header.startswith('run,task,method,m,top_k,lr,epochs,seed,schedule')
-  assert len((out / 'runs.csv').read_text().splitlines()) == 1 + 2 * 15
+  assert len((out / 'runs.csv').read_text().splitlines()) == 1 + 2 * 22
+  # The init-scale table holds the swept configuration only (m=8, lr 3e-4),
+  # scored as selection does (mean of the task's metrics, here f1 and acc).
+  sigma3 = adapters - 0.5  # (f1 + f1 - 0.01) / 2, x100.
+  assert (f'| MRPC | 0.001 | 3 | {sigma3.mean():.1f} | {sigma3.min():.1f} | '
+          f'{sigma3.max():.1f} |') in report
+  assert '| MRPC | 1 | 3 | 49.5 | 49.5 | 49.5 |' in report
+  # 3 against 10 epochs at the selected adapter point (m=8, lr 3e-4).
+  assert '| MRPC | Adapters (8-256) | m=8, lr 0.0003 | 80.0 | 83.0 |' in report
   assert os.path.exists(paths['params_mrpc.png'])
   assert os.path.exists(paths['relative.png'])
 

@@ -14,13 +14,27 @@ Result = selection.Result
 
 
 def study_runs(results: Sequence[Result]) -> dict[str, list[Result]]:
-  """Per task, its adapter runs when they span more than one init σ."""
-  by_task = collections.defaultdict(list)
+  """Per task, the adapter runs of the one configuration swept over init σ.
+
+  A configuration is everything but σ and the seed (m, lr, epochs, pooling):
+  the other adapter runs of a task, at the default σ but another m or lr,
+  must not pass for that configuration's σ = 1e-3 point. Where several
+  configurations span more than one σ, the one with the most runs is kept.
+  """
+  groups = collections.defaultdict(list)
   for r in results:
-    if r['method'] == 'adapter' and 'init_scale' in (r.get('config') or {}):
-      by_task[r['task']].append(r)
-  return {task: runs for task, runs in by_task.items()
-          if len({float(r['config']['init_scale']) for r in runs}) > 1}
+    config = r.get('config') or {}
+    if r['method'] == 'adapter' and 'init_scale' in config:
+      key = (r['task'], selection.size(r), float(r['lr']),
+             float(r.get('epochs', config.get('epochs', 0))),
+             config.get('pooling', 'pooler'))
+      groups[key].append(r)
+  by_task = {}
+  for (task, *_), runs in groups.items():
+    if len({float(r['config']['init_scale']) for r in runs}) > 1 and len(
+        runs) > len(by_task.get(task, ())):
+      by_task[task] = runs
+  return by_task
 
 
 def _by_sigma(runs: Sequence[Result]) -> dict[float, list[float]]:
