@@ -30,7 +30,8 @@ CPU_TASKS = ('rte', 'mrpc', 'stsb', 'cola', 'sst2')
 VENDORED_TASKS = ('cola', 'sst2', 'mrpc', 'stsb', 'rte', 'wnli')
 TASK_GROUPS = {'all': TASKS, 'cpu': CPU_TASKS, 'vendored': VENDORED_TASKS}
 SWEEPS = ('paper', 'fixed_m', 'finetune', 'layernorm', 'top_k', 'cpu',
-          'reference', 'study', 'study_seeds', 'study_curves', 'study_init', 'study_sst2')
+          'reference', 'study', 'study_seeds', 'study_curves', 'study_init',
+          'study_sst2', 'study_pooling')
 
 # The paper's GLUE grid (§3.2), used for every method without its own grid.
 PAPER_LRS = (3e-5, 3e-4, 3e-3)
@@ -75,6 +76,9 @@ CURVE_SEEDS = (0, 1, 2)
 # Robustness to the adapters' init stddev (paper Fig. 6) on MRPC, 3 seeds.
 INIT_TASK = 'mrpc'
 INIT_SCALES = (1e-7, 1e-5, 1e-3, 1e-2, 1e-1, 1.0)
+# The layer-span ablation (paper Fig. 6, left): MRPC's m=64 adapters, 3 seeds,
+# with the pooler head and again with mean pooling (sweep=study_pooling).
+ABLATION_TASK = 'mrpc'
 
 
 def _parse(arg: str | None):
@@ -208,6 +212,19 @@ def _study_init_runs(add, arg) -> None:
       add(task=INIT_TASK, seed=seed, init_scale=sigma, **point)
 
 
+def _study_pooling_runs(add, arg) -> None:
+  """MRPC's m=64 adapter point with mean pooling, the ablated seeds.
+
+  The embedded sentence model was trained with mean pooling and its pooler
+  never was; these runs, ablated like the pooler ones, test whether the
+  pooler head is why removing the top layer's adapters collapses the model.
+  """
+  point = _point_keys(_selected_points(arg.selected, ABLATION_TASK)[
+      'Adapters (64)'], arg.placement)
+  for seed in CURVE_SEEDS:
+    add(task=ABLATION_TASK, seed=seed, pooling='mean', **point)
+
+
 def _most_often(values: list) -> object:
   """The value chosen most often; ties go to the first chosen."""
   return max(values, key=lambda v: (values.count(v), -values.index(v)))
@@ -240,7 +257,8 @@ _GRIDS = {**sweeps.paper_grids(PAPER_MS, PAPER_LRS, PAPER_EPOCHS,
 _STUDY_SWEEPS = {'study_sst2': _study_sst2_runs,
                  'study_seeds': _study_seed_runs,
                  'study_curves': _study_curve_runs,
-                 'study_init': _study_init_runs}
+                 'study_init': _study_init_runs,
+                 'study_pooling': _study_pooling_runs}
 
 
 def sweep(add, arg: str | None = None):

@@ -16,7 +16,9 @@ Reads the committed runs alone (results.json per run) and writes, under --out:
                   exist.
   ablation.png    the mean over seeds of the layer-span ablations under
                   <out>/ablation/<run>/ablation.json (experiments.ablate on
-                  the MRPC m=64 adapters; the pipeline's ablation stage).
+                  the MRPC m=64 adapters; the pipeline's ablation stage);
+                  ablation_mean_pooling.png the same with a mean-pooling
+                  head (sweep=study_pooling).
 Every score is the final step's (as the official code), on a 0-100 scale; the
 per-task number is the metric the paper's Table 1 prints (MCC for CoLA, F1
 for MRPC, Spearman for STS-B, accuracy otherwise), while selection ranks the
@@ -55,6 +57,12 @@ ROWS = (('Adapters (8-256)', 'adapter', None), ('Adapters (64)', 'adapter', 64),
         ('LayerNorm only', 'layernorm', None))
 DEFAULT_EPOCHS = 3.0
 LONG_EPOCHS = 10.0  # configs/glue.py STUDY_LONG_EPOCHS (RTE and MRPC).
+# The ablations' directories under the output (the pipeline's ablation stage)
+# and their report headings: the paper's pooler head, then mean pooling.
+ABLATIONS = (
+    ('ablation', 'Removing trained adapters (Figure 6, left)'),
+    ('ablation_mean_pooling', 'Removing trained adapters, mean-pooling head '
+     '(why the top layer matters here)'))
 
 
 def _metric(result: Result, task: str) -> float:
@@ -410,11 +418,12 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   if long_table:
     lines += ['## Longer training (10 epochs, seed 0)', '',
               common.to_markdown(long_table)]
-  ablation_lines = ablation.write(os.path.join(out_dir, 'ablation'),
-                                  os.path.join(out_dir, 'ablation.png'))
-  if ablation_lines:
-    paths['ablation'] = os.path.join(out_dir, 'ablation.png')
-  lines += ablation_lines
+  for name, heading in ABLATIONS:
+    section = ablation.write(os.path.join(out_dir, name),
+                             os.path.join(out_dir, f'{name}.png'), heading)
+    if section:
+      paths[name] = os.path.join(out_dir, f'{name}.png')
+    lines += section
   lines += ['## Dev score against learning rate (seed 0)', '',
             common.to_markdown(lr_table(results, tasks))]
   fileio.write_text(paths['report'], '\n'.join(lines))

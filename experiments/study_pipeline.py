@@ -96,7 +96,12 @@ def _glue_sweep_per_task(name: str) -> tuple[Step, ...]:
                for t in GLUE_TASKS)
 
 
-def ablation_runs(s: Study, task: str = 'mrpc') -> list[selection.Result]:
+# Where each head's ablations go, under the study's results.
+ABLATION_DIRS = {'pooler': 'ablation', 'mean': 'ablation_mean_pooling'}
+
+
+def ablation_runs(s: Study, pooling: str = 'pooler',
+                  task: str = 'mrpc') -> list[selection.Result]:
   """The seeds' runs at the selected m=64 adapter point of `task`."""
   try:
     with open(s.selected) as f:
@@ -109,19 +114,26 @@ def ablation_runs(s: Study, task: str = 'mrpc') -> list[selection.Result]:
   runs = {r['seed']: r for r in selection.load_results(s.runs_dir)
           if r.get('status', 'done') == 'done' and r.get('task') == task
           and r.get('method') == method and r.get('m') == m
-          and r.get('lr') == lr and r.get('epochs') == epochs}
+          and r.get('lr') == lr and r.get('epochs') == epochs
+          and (r.get('config') or {}).get('pooling', 'pooler') == pooling
+          and float((r.get('config') or {}).get('init_scale', 1e-3)) == 1e-3}
   missing = [seed for seed in ABLATION_SEEDS if seed not in runs]
   if missing:
     raise ValueError(f'{s.runs_dir}: no finished run of {task} adapters m={m} '
-                     f'lr={lr} for seeds {missing}; run the seeds stage first.')
+                     f'lr={lr} pooling={pooling} for seeds {missing}; run the '
+                     'seeds stage (pooler) or sweep=study_pooling first.')
   return [runs[seed] for seed in ABLATION_SEEDS]
 
 
 def ablation(s: Study) -> list[Command]:
-  """experiments.ablate on each seed's artifact, unless its output exists."""
+  """experiments.ablate on each seed's artifact, unless its output exists.
+
+  Both heads: the paper's pooler and mean pooling (sweep=study_pooling).
+  """
   commands = []
-  for run in ablation_runs(s):
-    out = os.path.join(s.out, 'ablation', run['run'])
+  runs = [(p, r) for p in ABLATION_DIRS for r in ablation_runs(s, p)]
+  for pooling, run in runs:
+    out = os.path.join(s.out, ABLATION_DIRS[pooling], run['run'])
     if os.path.exists(os.path.join(out, 'ablation.json')):
       continue
     artifact = os.path.join(s.workdir, run['run'], 'artifact')
@@ -193,7 +205,8 @@ def _glue() -> Study:
       ('grid', _glue_sweep_per_task('study') + (report,)),
       ('seeds', _glue_sweep_per_task('study_seeds') + (report,)),
       # Right after the seeds, while their artifacts are on this machine.
-      ('ablation', (ablation, report)),
+      ('ablation', (sweep('sweep=study_pooling', packed=False), ablation,
+                    report)),
       ('sst2', (sweep('task=sst2,sweep=study_sst2'), report)),
       ('curves', (sweep('sweep=study_curves,tasks=mrpc', packed=False),
                   sweep('sweep=study_curves,tasks=cola'), report)),

@@ -194,6 +194,12 @@ def test_curve_and_init_sweeps_follow_the_selected_points(tmp_path):
       add, f'sweep=study_init,selected={path}'))
   assert len(init) == 3 * len(glue.INIT_SCALES)
   assert {p['m'] for p in init} == {8} and {p['lr'] for p in init} == {3e-4}
+  pooling = sweep.expand(glue.get_config(), sweep.collect(
+      lambda add: glue.sweep(add, f'sweep=study_pooling,selected={path}')))
+  assert [r.config.seed for r in pooling] == [0, 1, 2]
+  assert {(r.config.task, r.config.m, r.config.lr, r.config.pooling)
+          for r in pooling} == {('mrpc', 64, 1e-3, 'mean')}
+  assert all(r.name.endswith('-poolingmean') for r in pooling)
 
 
 def test_sst2_sweep_takes_the_choices_made_most_often(tmp_path):

@@ -82,27 +82,34 @@ def _glue_study_in(tmp_path, seeds=(0, 1, 2)):
     json.dump({'Adapters (64)': {'mrpc': ['mrpc', 'adapter', 64, 3e-4, 3.0]}},
               f)
   for seed in seeds:
-    for lr in (3e-4, 1e-3):  # Only the selected lr's runs are ablated.
-      name = f'mrpc-adapter-m64-lr{lr:g}-ep3-s{seed}'
+    # Only the selected lr's runs are ablated, per head; the init-scale run
+    # at the same point is not one of them.
+    for lr, extra in ((3e-4, {}), (1e-3, {}), (3e-4, dict(pooling='mean')),
+                      (3e-4, dict(init_scale=1.0))):
+      suffix = ''.join(f'-{k}{v}' for k, v in extra.items())
+      name = f'mrpc-adapter-m64-lr{lr:g}-ep3-s{seed}{suffix}'
       os.makedirs(os.path.join(study.runs_dir, name))
       with open(os.path.join(study.runs_dir, name, 'results.json'), 'w') as f:
         json.dump(dict(status='done', task='mrpc', method='adapter', m=64,
-                       lr=lr, epochs=3.0, seed=seed), f)
+                       lr=lr, epochs=3.0, seed=seed, config=extra), f)
       os.makedirs(os.path.join(study.workdir, name, 'artifact'))
   return study
 
 
-def test_ablation_covers_each_seed_once_and_resumes(tmp_path):
+def test_ablation_covers_each_seed_and_head_once_and_resumes(tmp_path):
   study = _glue_study_in(tmp_path)
   commands = study_pipeline.ablation(study)
   artifacts = [_arg(c, '--artifact') for c in commands]
-  assert artifacts == [os.path.join(study.workdir,
-                                    f'mrpc-adapter-m64-lr0.0003-ep3-s{s}',
-                                    'artifact') for s in (0, 1, 2)]
-  done = _arg(commands[0], '--out')
-  os.makedirs(done)
-  open(os.path.join(done, 'ablation.json'), 'w').close()
-  assert len(study_pipeline.ablation(study)) == 2
+  names = [f'mrpc-adapter-m64-lr0.0003-ep3-s{s}' for s in (0, 1, 2)]
+  assert artifacts == [os.path.join(study.workdir, n, 'artifact') for n in (
+      names + [n + '-poolingmean' for n in names])]
+  outs = [_arg(c, '--out') for c in commands]
+  assert outs[0] == os.path.join(study.out, 'ablation', names[0])
+  assert outs[3] == os.path.join(study.out, 'ablation_mean_pooling',
+                                 names[0] + '-poolingmean')
+  os.makedirs(outs[0])
+  open(os.path.join(outs[0], 'ablation.json'), 'w').close()
+  assert len(study_pipeline.ablation(study)) == 5
 
 
 def test_ablation_says_what_is_missing(tmp_path):

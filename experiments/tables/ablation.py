@@ -83,7 +83,9 @@ def single_layer_summary(mean: Ablation) -> dict[str, Any]:
               worst_std=worst['std'], all_removed_delta=whole['delta'])
 
 
-def write(ablation_dir: str, out_png: str) -> list[str]:
+def write(ablation_dir: str, out_png: str,
+          heading: str = 'Removing trained adapters (Figure 6, left)'
+          ) -> list[str]:
   """The report's ablation section (markdown lines), and its heatmap."""
   ablations = load(ablation_dir)
   if not ablations:
@@ -92,7 +94,7 @@ def write(ablation_dir: str, out_png: str) -> list[str]:
   plots.span_heatmap(mean, out_png)
   summary = single_layer_summary(mean)
   return [
-      '## Removing trained adapters (Figure 6, left)', '',
+      f'## {heading}', '',
       f"{len(ablations)} runs of {mean['task']} ({', '.join(mean['runs'])}); "
       'no retraining: the adapters of a span of layers are removed from the '
       'trained model and dev is scored again (`python -m experiments.ablate`). '
