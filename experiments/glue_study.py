@@ -57,12 +57,6 @@ ROWS = (('Adapters (8-256)', 'adapter', None), ('Adapters (64)', 'adapter', 64),
         ('LayerNorm only', 'layernorm', None))
 DEFAULT_EPOCHS = 3.0
 LONG_EPOCHS = 10.0  # configs/glue.py STUDY_LONG_EPOCHS (RTE and MRPC).
-# The ablations' directories under the output (the pipeline's ablation stage)
-# and their report headings: the paper's pooler head, then mean pooling.
-ABLATIONS = (
-    ('ablation', 'Removing trained adapters (Figure 6, left)'),
-    ('ablation_mean_pooling', 'Removing trained adapters, mean-pooling head '
-     '(why the top layer matters here)'))
 
 
 def _metric(result: Result, task: str) -> float:
@@ -418,9 +412,10 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   if long_table:
     lines += ['## Longer training (10 epochs, seed 0)', '',
               common.to_markdown(long_table)]
-  for name, heading in ABLATIONS:
+  for pooling, name in ablation.DIRS.items():
     section = ablation.write(os.path.join(out_dir, name),
-                             os.path.join(out_dir, f'{name}.png'), heading)
+                             os.path.join(out_dir, f'{name}.png'),
+                             ablation.HEADINGS[pooling])
     if section:
       paths[name] = os.path.join(out_dir, f'{name}.png')
     lines += section

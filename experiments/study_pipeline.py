@@ -39,6 +39,7 @@ from adapter_bert import backbones
 from configs import extra as extra_config
 from experiments import selection
 from experiments.adapterhub import peer_env
+from experiments.tables import ablation as ablation_table
 
 FLAGS = flags.FLAGS
 
@@ -96,10 +97,6 @@ def _glue_sweep_per_task(name: str) -> tuple[Step, ...]:
                for t in GLUE_TASKS)
 
 
-# Where each head's ablations go, under the study's results.
-ABLATION_DIRS = {'pooler': 'ablation', 'mean': 'ablation_mean_pooling'}
-
-
 def ablation_runs(s: Study, pooling: str = 'pooler',
                   task: str = 'mrpc') -> list[selection.Result]:
   """The seeds' runs at the selected m=64 adapter point of `task`."""
@@ -131,9 +128,9 @@ def ablation(s: Study) -> list[Command]:
   Both heads: the paper's pooler and mean pooling (sweep=study_pooling).
   """
   commands = []
-  runs = [(p, r) for p in ABLATION_DIRS for r in ablation_runs(s, p)]
+  runs = [(p, r) for p in ablation_table.DIRS for r in ablation_runs(s, p)]
   for pooling, run in runs:
-    out = os.path.join(s.out, ABLATION_DIRS[pooling], run['run'])
+    out = os.path.join(s.out, ablation_table.DIRS[pooling], run['run'])
     if os.path.exists(os.path.join(out, 'ablation.json')):
       continue
     artifact = os.path.join(s.workdir, run['run'], 'artifact')

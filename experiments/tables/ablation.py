@@ -18,6 +18,12 @@ from experiments import plots
 from experiments.tables import common
 
 Ablation = dict[str, Any]
+# Per head (config `pooling`), the directory of its runs' ablations under a
+# study's results, and the report's heading for it.
+DIRS = {'pooler': 'ablation', 'mean': 'ablation_mean_pooling'}
+HEADINGS = {'pooler': 'Removing trained adapters (Figure 6, left)',
+            'mean': 'Removing trained adapters, mean-pooling head (why the '
+                    'top layer matters here)'}
 
 
 def load(ablation_dir: str) -> list[Ablation]:
