@@ -53,6 +53,12 @@ def test_both_sources_combine_into_the_comparison(tmp_path):
   assert mrpc['welch_p'] == pytest.approx(2 * stats.t.sf(abs(t), df))
   # Every packed score above every unpacked one: exact two-sided p = 2/C(8,4).
   assert mrpc['mann_whitney_p'] == pytest.approx(2 / 70)
+  pooled = math.sqrt((var(p) + var(u)) / 2)
+  assert mrpc['pooled_std'] == pytest.approx(pooled)
+  # The gap (3.9) is far beyond one seed std (about 1.3): not within noise.
+  assert not mrpc['within_seed_noise']
+  assert packing_dev.compare([80.0, 82.0, 84.0], [81.0, 83.0, 82.5])[
+      'within_seed_noise']
   assert json.loads((tmp_path / 'o.json').read_text())['tasks']['mrpc']
   assert '| mrpc (f1) |' in packing_dev.markdown(result)
 
