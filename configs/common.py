@@ -96,7 +96,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.max_length = 128
   c.group_by_length = False  # Batch similar lengths (less padding; batching.py).
   # Pack each batch's examples into rows of max_length (same examples per step,
-  # no padding; data/packing.py). Classification and regression tasks only.
+  # no padding; data/packing.py). Classification and regression tasks only:
+  # glue.py and extra.py turn it on, span tasks (squad.py) cannot.
   c.packing = False
   c.warmup_frac = 0.1
   # official: BERT's lr·t/W warmup, then lr·(1 − t/T) (the official code's);

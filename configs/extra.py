@@ -17,7 +17,9 @@ goes by the extension). Text columns are joined by '+', since ',' separates
 config arguments. Sweep-only keys, ignored by get_config: `sweep` (SWEEPS),
 `tasks` (`all` or names joined by '+', bare or `extra:`-prefixed), `seeds`,
 `selected` (sweep=table2_seeds: the selected.json to read). The minilm-l6
-Table 2 study on CPU (a CPU grid, not the paper's; experiments/extra_study.py):
+Table 2 study on CPU (a CPU grid, not the paper's; experiments/extra_study.py),
+all of it: `python -m experiments.study_pipeline --study=extra`; its first
+stage is
   python -m experiments.sweep --config configs/extra.py:sweep=table2_cpu \
       --workdir runs/extra_minilm --config.packing=True \
       --results_dir experiments/results/extra_minilm/runs
@@ -178,6 +180,7 @@ def get_config(arg: str | None = None):
   base.csv.label_column = arg.label_column
   base.csv.delimiter = arg.delimiter
   base.csv.encoding = arg.encoding
+  base.packing = True  # As configs/glue.py: packed batches by default.
   return base
 
 
@@ -313,8 +316,8 @@ def _table2_cpu_runs(add, arg) -> None:
   training examples and 3 above. table2_seeds adds seeds 1 and 2 at each
   (dataset, method)'s dev-selected seed-0 point, read from `selected=`.
   Both go smallest dataset first, one dataset across all methods before the
-  next, so that finished runs form complete rows. Packed batches: add
-  --config.packing=True to the sweep command.
+  next, so that finished runs form complete rows. Packed batches (the
+  default).
   """
   for name in _table2_tasks(arg):
     for seed in sweeps.seed_range(arg):

@@ -82,7 +82,7 @@ def _python(module: str, *args: str) -> Command:
 def sweep(arg: str, packed: bool = True) -> Step:
   """A sweep of the study's config; it skips runs already in runs_dir."""
   def commands(s: Study) -> list[Command]:
-    extra = ['--config.packing=True'] if packed else []
+    extra = [f'--config.packing={packed}']  # Explicit: defaults may change.
     return [_python('experiments.sweep', f'--config={s.config}:{arg}', *extra,
                     f'--workdir={s.workdir}', f'--results_dir={s.runs_dir}')]
   return commands

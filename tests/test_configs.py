@@ -281,3 +281,10 @@ def test_reference_sweep_is_the_study_reference_point_per_seed():
   for point in reference:
     assert dict(point, seed=0) == study[0]
     assert (point['m'], point['lr']) == (64, 1e-3)
+
+
+def test_classification_configs_pack_by_default_span_tasks_do_not():
+  from configs import squad  # pylint: disable=g-import-not-at-top
+  assert glue.get_config('task=cola').packing
+  assert extra.get_config('name=disasters').packing
+  assert not squad.get_config().packing  # Span tasks keep padded batches.
