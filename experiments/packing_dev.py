@@ -42,7 +42,7 @@ from experiments import selection
 
 FLAGS = flags.FLAGS
 LAYOUTS = ('unpacked', 'packed')
-PAPER_METRIC = {task: metric for _, task, metric in paper_results.GLUE_COLUMNS}
+PAPER_METRIC = paper_results.PAPER_METRIC
 # The study's reference point, the one both sources train.
 REFERENCE = dict(method='adapter', m=64, lr=1e-3, epochs=3.0)
 _E2E_NAME = re.compile(r'^(\w+)-ours_(packed|unpacked)-s(\d+)\.json$')

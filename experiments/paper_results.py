@@ -22,6 +22,8 @@ GLUE_COLUMNS = (
     ('QNLI', 'qnli', 'accuracy'),
     ('RTE', 'rte', 'accuracy'),
 )
+# Per task, the metric Table 1 prints (one per task; MNLI's last column).
+PAPER_METRIC = {task: metric for _, task, metric in GLUE_COLUMNS}
 
 # Paper Table 1 (GLUE test, BERT-large). total_params: the "params total"
 # column for 9 tasks; trained_share: trained parameters per task.

@@ -37,6 +37,7 @@ from absl import flags
 
 from adapter_bert import backbones
 from configs import extra as extra_config
+from configs import glue as glue_config
 from experiments import selection
 from experiments.adapterhub import peer_env
 from experiments.tables import ablation as ablation_table
@@ -45,7 +46,7 @@ FLAGS = flags.FLAGS
 
 GLUE_TASKS = ('mrpc', 'rte', 'stsb', 'cola')  # The study's order: MRPC first.
 GLUE_UNPACKED = ('mrpc',)
-ABLATION_SEEDS = (0, 1, 2)
+ABLATION_SEEDS = glue_config.CURVE_SEEDS  # sweep=study_pooling's seeds too.
 # The AdapterHub peer beside ours on two Table 2 datasets (seed 0, the
 # adapters' dev-selected configuration): the smallest and a 4-class one.
 PEER_DATASETS = ('progressive_stance', 'corporate_messaging')
