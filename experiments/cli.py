@@ -7,6 +7,8 @@ from typing import Any, Callable, Mapping, Sequence
 from absl import app
 from absl import flags
 
+from adapter_bert import errors
+
 
 def define_study_flags() -> None:
   """--runs_dir and --out, both required."""
@@ -17,12 +19,12 @@ def define_study_flags() -> None:
 
 def write_and_list(argv: Sequence[str],
                    write: Callable[..., Mapping[str, str]], *args: Any) -> None:
-  """`main`'s body: write(*args), its ValueError a usage error; the paths."""
+  """`main`'s body: write(*args), the paths; a ValueError ends in one line."""
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
     paths = write(*args)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from e
+  except ValueError as e:  # Bad runs or results: the message names them.
+    errors.exit_with_message(str(e))
   for name, path in paths.items():
     print(f'{name}: {path}')

@@ -52,6 +52,7 @@ from absl import logging
 import ml_collections
 from ml_collections import config_flags
 
+from adapter_bert import errors
 from adapter_bert import run_config
 from experiments import fileio
 from experiments import selection
@@ -470,8 +471,8 @@ def main(argv: Sequence[str]) -> None:
   config_spec = config_flags.get_config_filename(flags.FLAGS['config'])
   try:
     runs, shard = prepare(_CONFIG.value, config_spec, _SHARD.value)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from e
+  except ValueError as e:  # The config's or the shard's mistake: one line.
+    errors.exit_with_message(str(e))
   flag_keys = set(config_flags.get_override_values(flags.FLAGS['config']))
   shadowed = sorted(flag_keys & {k for r in runs for k in r.overrides})
   if shadowed:
@@ -488,8 +489,7 @@ def main(argv: Sequence[str]) -> None:
                        defaults=defaults, rerun_failed=_RERUN_FAILED.value,
                        rerun_changed=_RERUN_CHANGED.value)
   except SweepError as e:
-    print(f'Error: {e}', file=sys.stderr)
-    sys.exit(2)
+    errors.exit_with_message(str(e))
   bad = {n: s for n, s in states.items() if s != 'done'}
   print(f'{len(states) - len(bad)}/{len(states)} runs done.')
   for name, s in bad.items():

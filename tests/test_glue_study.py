@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -221,3 +223,14 @@ def test_sst2_sweep_takes_the_choices_made_most_often(tmp_path):
   assert [sweep.run_name(p) for p in points] == [
       'sst2-adapter-m8-lr3e-4-ep3-s0', 'sst2-adapter-m64-lr3e-4-ep3-s0',
       'sst2-full-lr5e-5-ep3-s0', 'sst2-layernorm-lr1e-2-ep3-s0']
+
+
+def test_report_without_runs_ends_in_one_line(tmp_path):
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.glue_study',
+       f'--runs_dir={tmp_path / "none"}', f'--out={tmp_path / "out"}'],
+      cwd=repo, capture_output=True, text=True, timeout=120, check=False)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      f'error: No finished runs under {tmp_path / "none"}.']

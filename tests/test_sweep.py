@@ -261,10 +261,13 @@ def _cli(*args):
 def test_cli_errors_before_any_run_and_dry_run_lists_shards(tmp_path):
   workdir = tmp_path / 'sweep'
   bad_key = _cli(f'--config={_bad_config(tmp_path)}', f'--workdir={workdir}')
-  assert bad_key.returncode != 0 and 'lrate' in bad_key.stderr
+  assert bad_key.returncode == 2 and 'lrate' in bad_key.stderr
   bad_shard = _cli('--config=configs/glue.py:task=rte,sweep=cpu',
                    f'--workdir={workdir}', '--shard=3/2')
-  assert bad_shard.returncode != 0 and '3/2' in bad_shard.stderr
+  assert bad_shard.returncode == 2 and '3/2' in bad_shard.stderr
+  for bad in (bad_key, bad_shard):  # One line, not the usage text.
+    assert bad.stderr.startswith('error: ')
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
   assert not workdir.exists()  # Nothing started.
 
   dry = _cli('--config=configs/glue.py:task=rte,sweep=cpu',
