@@ -55,6 +55,18 @@ def test_glue_grid_keeps_mrpc_unpacked_and_packs_the_rest():
   assert packed == [False, True, True, True]
 
 
+@pytest.mark.parametrize('name,predicts', [
+    ('glue', False), ('peft', False), ('extra', True)])
+def test_only_studies_scored_on_labelled_test_splits_predict_them(name,
+                                                                  predicts):
+  study = study_pipeline.STUDIES[name]()
+  sweeps = [c for c in _plan(study, [study.stages[0][0]])
+            if 'experiments.sweep' in c]
+  assert sweeps
+  for command in sweeps:
+    assert _arg(command, '--config.predict') == str(predicts), command
+
+
 def test_a_failing_command_stops_the_pipeline_with_its_status(capsys):
   study = study_pipeline.STUDIES['glue']()
   ran = []
