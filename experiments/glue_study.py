@@ -44,6 +44,7 @@ from experiments import study
 from experiments.tables import ablation
 from experiments.tables import common
 from experiments.tables import init_scale
+from experiments.tables import learning_rate
 
 Result = selection.Result
 TASKS = ('rte', 'mrpc', 'stsb', 'cola', 'sst2')
@@ -354,22 +355,6 @@ def long_training_table(results: Sequence[Result],
   return (header, rows) if rows else None
 
 
-def lr_table(results: Sequence[Result], tasks: Sequence[str]
-             ) -> tuple[list[str], list[list[str]]]:
-  """Dev score against learning rate, per task, method and size (seed 0)."""
-  header = ['Task', 'Method', 'Size'] + ['lr', 'dev (paper metric)']
-  rows = []
-  for r in sorted((r for r in results if _is_grid_run(r)
-                   and int(r.get('seed', 0)) == 0 and r['task'] in tasks),
-                  key=lambda r: (TASKS.index(r['task']), r['method'],
-                                 selection.size(r) or 0, float(r['lr']))):
-    size = selection.size(r)
-    rows.append([common.task_label(r['task']), r['method'],
-                 '-' if size is None else str(size), f'{float(r["lr"]):g}',
-                 f'{_metric(r, r["task"]):.1f}'])
-  return header, rows
-
-
 def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   results = [r for r in selection.load_results(runs_dir)
              if r.get('status') == 'done' and r['task'] in TASKS]
@@ -418,8 +403,15 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
     if section:
       paths[name] = os.path.join(out_dir, f'{name}.png')
     lines += section
+  seed0 = [r for r in grid if int(r.get('seed', 0)) == 0]
+  paths['lr'] = learning_rate.plot(
+      seed0, lambda r: _metric(r, r['task']), tasks,
+      lambda t: f'{common.task_label(t)} dev {PAPER_METRIC[t]} (x100)',
+      os.path.join(out_dir, 'lr.png'))
   lines += ['## Dev score against learning rate (seed 0)', '',
-            common.to_markdown(lr_table(results, tasks))]
+            common.to_markdown(learning_rate.table(
+                seed0, lambda r: _metric(r, r['task']), tasks)),
+            '![lr.png](lr.png)', '']
   fileio.write_text(paths['report'], '\n'.join(lines))
   return paths
 
