@@ -35,6 +35,7 @@ from typing import Any, Sequence
 from absl import app
 from absl import flags
 
+from configs import glue as glue_config
 from experiments import cli
 from experiments import fileio
 from experiments import plots
@@ -42,6 +43,7 @@ from experiments import paper_results
 from experiments import selection
 from experiments import study
 from experiments.tables import ablation
+from experiments.tables import claims
 from experiments.tables import common
 from experiments.tables import init_scale
 from experiments.tables import learning_rate
@@ -194,57 +196,13 @@ def row_means(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
   return out
 
 
-def claims(means: dict[str, tuple[float, float, float, int]],
-           tasks: Sequence[str]) -> list[str]:
-  """Each claim of the paper, what we measured, and whether it holds here.
-
-  A verdict needs the whole table: all five tasks, three seeds each (SST-2
-  one); before that the gap is reported as provisional.
-  """
-  full = means.get('Full fine-tuning')
-  lines = []
-  specs = (
-      ('Adapters (8-256)', 'adapters (8-256) within 0.4 points of full '
-       'fine-tuning (80.0 vs 80.4) at 3.6% trained parameters', -0.4),
-      ('Adapters (64)', 'adapters m=64 alone within 0.8 points of full '
-       'fine-tuning (79.6 vs 80.4) at 2.1%', -0.8),
-      ('LayerNorm only', 'LayerNorm-only tuning 3.5-4 points behind full '
-       'fine-tuning', -4.0))
-  for label, text, paper_gap in specs:
-    ours = means.get(label)
-    if full is None or ours is None:
-      lines.append(f'- Paper: {text}. Not measured yet (the row or full '
-                   'fine-tuning lacks a task).')
-      continue
-    gap = ours[0] - full[0]
-    noise = math.hypot(ours[1], full[1])
-    margin = 0.0 if math.isnan(noise) else noise
-    if label == 'LayerNorm only':
-      holds = gap <= -3.5 + margin
-    else:
-      holds = gap >= paper_gap - margin
-    seeds = min(ours[3], full[3])
-    if len(tasks) < len(TASKS) or seeds < 3:
-      verdict = (f'provisional, no verdict yet ({len(tasks)} of {len(TASKS)} '
-                 f'tasks, {seeds} seed(s))')
-    elif holds:
-      verdict = 'reproduced'
-    else:
-      verdict = 'not reproduced'
-    noise_text = 'unknown (one seed)' if math.isnan(noise) else f'{noise:.1f}'
-    lines.append(
-        f'- Paper: {text}. Ours: {ours[0]:.1f} vs {full[0]:.1f} '
-        f'({gap:+.1f} points, s.e.m. of the gap {noise_text}) at '
-        f'{100 * ours[2]:.2f}% trained: {verdict}.')
-  return lines
-
 # ---------------------------------------------------------------- curves
 
 
 def curve_points(results: Sequence[Result], task: str,
                  chosen: dict[str, dict[str, Any]]
                  ) -> dict[str, list[tuple[float, float, float]]]:
-  """Method -> [(trained params, mean, std)] over sizes (Figures 3-4).
+  """Method -> [(trained params, mean, std, seeds)] over sizes (Figs. 3-4).
 
   Adapters at the task's selected learning rate, every m; variable
   fine-tuning every k (one lr); full fine-tuning at its selected lr.
@@ -265,7 +223,8 @@ def curve_points(results: Sequence[Result], task: str,
       runs = [r for r in grid if r['method'] == method
               and float(r['lr']) == lr and (selection.size(r) or 0) == size]
       mean, std, _ = study.mean_std_sem([_metric(r, task) for r in runs])
-      series.append((float(runs[0]['trainable_params']), mean, std))
+      series.append((float(runs[0]['trainable_params']), mean, std,
+                     len(runs)))
     points[method] = series
   return points
 
@@ -286,7 +245,7 @@ def plot_curves(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
       continue
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for method, series in points.items():
-      xs, means, stds = zip(*series)
+      xs, means, stds, _ = zip(*series)
       ax.errorbar(xs, means, yerr=[0 if math.isnan(v) else v for v in stds],
                   marker='o', capsize=3, label=names[method])
     plots.log_x_panel(
@@ -297,7 +256,7 @@ def plot_curves(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
         fig, os.path.join(out_dir, f'params_{task}.png')))
     if points.get('full'):
       full = points['full'][0][1]
-      relative[task] = {m: [(x, y - full) for x, y, _ in v]
+      relative[task] = {m: [(x, y - full) for x, y, *_ in v]
                         for m, v in points.items() if m != 'full'}
   if len(relative) > 1:
     paths.append(_plot_relative(relative, os.path.join(out_dir,
@@ -355,6 +314,21 @@ def long_training_table(results: Sequence[Result],
   return (header, rows) if rows else None
 
 
+def write_claims(results: Sequence[Result], grid: Sequence[Result],
+                 chosen: dict[str, dict[str, Any]], tasks: Sequence[str],
+                 out_dir: str) -> list[str]:
+  """The Claims section: Table 1, the curves, init scale, the ablation."""
+  curve_tasks = [t for t in glue_config.CURVE_TASKS if t in tasks]
+  ablations = {pooling: ablation.seeds_summary(os.path.join(out_dir, name))
+               for pooling, name in ablation.DIRS.items()}
+  return (claims.table1(row_means(grid, chosen, tasks), tasks, TASKS)
+          + claims.curves({t: curve_points(results, t, chosen)
+                           for t in curve_tasks}, glue_config.CURVE_TASKS)
+          + claims.init_scale(init_scale.summary(
+              init_scale.study_runs(results)))
+          + claims.ablation({p: s for p, s in ablations.items() if s}))
+
+
 def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   results = [r for r in selection.load_results(runs_dir)
              if r.get('status') == 'done' and r['task'] in TASKS]
@@ -380,7 +354,7 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
            batching_line(results), '',
            '## Table 1 analogue', '', common.to_markdown(table), '## Claims',
            '']
-  lines += claims(row_means(grid, chosen, tasks), tasks) + ['']
+  lines += write_claims(results, grid, chosen, tasks, out_dir) + ['']
   for path in plot_curves(results, chosen, tasks, out_dir):
     name = os.path.basename(path)
     paths[name] = path

@@ -89,6 +89,14 @@ def single_layer_summary(mean: Ablation) -> dict[str, Any]:
               worst_std=worst['std'], all_removed_delta=whole['delta'])
 
 
+def seeds_summary(ablation_dir: str) -> tuple[dict[str, Any], int] | None:
+  """single_layer_summary of the seeds' mean, and the number of seeds."""
+  ablations = load(ablation_dir)
+  if not ablations:
+    return None
+  return single_layer_summary(aggregate(ablations)), len(ablations)
+
+
 def write(ablation_dir: str, out_png: str,
           heading: str = 'Removing trained adapters (Figure 6, left)'
           ) -> list[str]:

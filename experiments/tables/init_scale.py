@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 import statistics
 from typing import Sequence
 
@@ -42,6 +43,19 @@ def _by_sigma(runs: Sequence[Result]) -> dict[float, list[float]]:
   for r in runs:
     scores[float(r['config']['init_scale'])].append(selection.score(r))
   return dict(sorted(scores.items()))
+
+
+def summary(study: dict[str, list[Result]]
+            ) -> dict[str, dict[float, tuple[float, float, int]]]:
+  """task -> σ -> (mean, sample std, seeds) of the dev score, x100."""
+  out = {}
+  for task in common.task_order(study):
+    out[task] = {}
+    for sigma, scores in _by_sigma(study[task]).items():
+      std = statistics.stdev(scores) if len(scores) > 1 else math.nan
+      out[task][sigma] = (100 * statistics.mean(scores), 100 * std,
+                          len(scores))
+  return out
 
 
 def table(study: dict[str, list[Result]]) -> common.Table:
