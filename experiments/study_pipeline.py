@@ -1,8 +1,9 @@
 r"""One command runs a whole study, stage by stage, resuming where it stopped.
 
   python -m experiments.study_pipeline --study=glue
-  python -m experiments.study_pipeline --study=extra --stages=grid,select
+  python -m experiments.study_pipeline --study=extra --stages=grid,seeds
   python -m experiments.study_pipeline --study=peft --dry_run
+  python -m experiments.study_pipeline --study=glue,extra,peft   # A queue.
 
 A study is a list of stages; a stage is a list of commands of this
 repository's entry points: sweeps, which skip every run whose results.json is
@@ -36,6 +37,7 @@ from absl import app
 from absl import flags
 
 from adapter_bert import backbones
+from adapter_bert import errors
 from configs import extra as extra_config
 from configs import glue as glue_config
 from experiments import selection
@@ -277,9 +279,31 @@ def run(study: Study, names: Sequence[str], dry_run: bool = False,
   return 0
 
 
+def run_studies(names: Sequence[str], stages: Sequence[str],
+                dry_run: bool = False,
+                runner: Callable[[Command], int] | None = None) -> int:
+  """Several studies one after another (the CPU's queue); stops at a failure.
+
+  --stages names one study's stages, so it needs exactly one study.
+  """
+  unknown = [n for n in names if n not in STUDIES]
+  if unknown or not names:
+    raise ValueError(f'--study: {unknown or "nothing"} given; the studies '
+                     f'are {",".join(STUDIES)}.')
+  if stages and len(names) > 1:
+    raise ValueError('--stages needs a single --study (stages are per '
+                     'study).')
+  for name in names:
+    status = run(STUDIES[name](), stages, dry_run, runner)
+    if status:
+      return status
+  return 0
+
+
 def define_flags() -> None:
   """Defined by `main` only: importing the module claims no flag names."""
-  flags.DEFINE_enum('study', None, list(STUDIES), 'Which study to run.')
+  flags.DEFINE_list('study', None, 'Studies to run, in this order: '
+                    f'{",".join(STUDIES)} or a comma-separated list of them.')
   flags.DEFINE_list('stages', [], 'Stages to run (default: all, in order).')
   flags.DEFINE_bool('dry_run', False, 'Print the commands and stop.')
   flags.mark_flag_as_required('study')
@@ -289,9 +313,9 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
-    status = run(STUDIES[FLAGS.study](), FLAGS.stages, FLAGS.dry_run)
+    status = run_studies(FLAGS.study, FLAGS.stages, FLAGS.dry_run)
   except ValueError as e:
-    sys.exit(f'study_pipeline: {e}')
+    errors.exit_with_message(f'study_pipeline: {e}')
   sys.exit(status)
 
 

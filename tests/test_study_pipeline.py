@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 
 import pytest
 
@@ -158,3 +159,38 @@ def test_peer_runs_the_selected_adapter_point_once(tmp_path):
     os.makedirs(os.path.dirname(out), exist_ok=True)
     open(out, 'w').close()
   assert not study_pipeline.peer(study)
+
+
+def test_studies_run_as_a_queue_and_stop_at_the_first_failure(
+    monkeypatch, capsys):
+  def tiny(name):
+    step = lambda s: [['echo', s.name]]
+    return lambda: study_pipeline.Study(
+        name=name, config='', workdir='', out='', report=[],
+        stages=(('only', (step,)),))
+
+  monkeypatch.setattr(study_pipeline, 'STUDIES',
+                      {n: tiny(n) for n in ('glue', 'extra', 'peft')})
+  ran = []
+
+  def runner(command):
+    ran.append(command[1])
+    return 5 if command[1] == 'extra' else 0
+
+  assert study_pipeline.run_studies(['glue', 'extra', 'peft'], [],
+                                    runner=runner) == 5
+  assert ran == ['glue', 'extra']  # peft never starts.
+  ran.clear()
+  assert study_pipeline.run_studies(['peft', 'glue'], [], runner=runner) == 0
+  assert ran == ['peft', 'glue']
+  capsys.readouterr()
+
+
+@pytest.mark.parametrize('names,stages,message', [
+    (['glue', 'peft'], ['grid'], 'needs a single --study'),
+    (['glue', 'squad'], [], "['squad']"),
+    ([], [], 'nothing'),
+])
+def test_study_queue_rejects_bad_flags(names, stages, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    study_pipeline.run_studies(names, stages, runner=lambda c: 0)
