@@ -145,15 +145,21 @@ def dev_mix(tokenizer):
   return arrays, mix(parts[0].labels, parts[1].labels).astype(np.int32)
 
 
-@pytest.mark.parametrize('pooling', ['pooler', 'mean'])
+@pytest.mark.parametrize('pooling,task', [
+    ('pooler', 'mrpc'), ('mean', 'mrpc'),
+    ('pooler', 'stsb')])  # Regression: float labels, one output, MSE.
 def test_packed_logits_and_gradients_equal_unpacked_on_minilm(
-    pooling, minilm_config, minilm_weights, dev_mix):
+    pooling, task, minilm_config, minilm_weights, dev_mix):
   arrays, labels = dev_mix
+  outputs = 2
+  if task == 'stsb':  # Similarity-like targets in [0, 5], not integers.
+    labels = (np.arange(len(labels)) * 0.37 % 5).astype(np.float32)
+    outputs = 1
   config = dataclasses.replace(minilm_config, hidden_dropout=0.0,
                                attention_dropout=0.0)
   model = modeling.BertClassifier(
-      config, 2, adapters.build_plan(config.num_layers, 'houlsby', size=64,
-                                     init_scale=1e-2),
+      config, outputs, adapters.build_plan(config.num_layers, 'houlsby',
+                                           size=64, init_scale=1e-2),
       pooling=pooling, head_dropout=0.0)
   plain = next(batching.eval_batches(arrays, labels, 12))
   packed = next(batching.eval_batches(arrays, labels, 12, packing=True,
@@ -167,7 +173,7 @@ def test_packed_logits_and_gradients_equal_unpacked_on_minilm(
                        for t in param_paths.partition(flat, paths))
   eval_step = inference.make_eval_step(model)
   # SGD with lr 1: the step's update is minus the gradient.
-  train_step = train.make_train_step(model, tasks.get_task('mrpc'),
+  train_step = train.make_train_step(model, tasks.get_task(task),
                                      optax.sgd(1.0))
   logits, grads, losses = {}, {}, {}
   for name, batch in (('plain', plain), ('packed', packed)):
@@ -179,7 +185,9 @@ def test_packed_logits_and_gradients_equal_unpacked_on_minilm(
     grads[name] = {k: np.asarray(v) - np.asarray(moved[k])
                    for k, v in param_paths.flatten(trainable).items()}
     losses[name] = float(metrics['loss'])
-  assert logits['plain'].shape == (12, 2)
+  assert logits['plain'].shape == (12, outputs)
+  if task == 'stsb':  # The packed batch kept the float targets.
+    np.testing.assert_array_equal(packed['labels'], labels)
   np.testing.assert_allclose(logits['packed'], logits['plain'], atol=1e-5,
                              rtol=0)
   assert abs(losses['packed'] - losses['plain']) < 1e-5
