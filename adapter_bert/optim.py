@@ -32,8 +32,10 @@ def method_patterns(method: str, num_layers: int, top_k: int = 0) -> list[str]:
   """Regexes for the trainable parameters of a method (as each paper trains).
 
   adapter: adapters, every LayerNorm and the head (the pooler stays frozen).
-  full: everything. top_k: the top k layers and the head (variable
-  fine-tuning). layernorm: LayerNorms and the head. head: the head only.
+  full: everything. top_k (variable fine-tuning): everything above the
+  bottom L-k layers, i.e. the top k layers, the pooler and the head; the
+  paper freezes "the remainder" below them. layernorm: LayerNorms and the
+  head. head: the head only.
   fusion: AdapterFusion's attention and the head (task adapters, LayerNorms
   and backbone frozen; Pfeiffer et al. 2021).
   lora, ia3, prefix: the parameters the method adds (peft.py) and the head;
@@ -50,7 +52,7 @@ def method_patterns(method: str, num_layers: int, top_k: int = 0) -> list[str]:
       raise ValueError(f'top_k must be in 1..{num_layers} for method top_k, '
                        f'got {top_k}.')
     return [param_paths.layers_re(range(num_layers - top_k, num_layers)),
-            param_paths.HEAD_RE]
+            param_paths.POOLER_RE, param_paths.HEAD_RE]
   if method == 'layernorm':
     return [param_paths.LAYER_NORMS_RE, param_paths.HEAD_RE]
   if method == 'head':

@@ -96,6 +96,7 @@ ADAPTER_NAME_RE = _ADAPTER + f'({"|".join(ADAPTER_SITES)})'
 # The task head: everything outside the backbone (classifier, span head, ...).
 HEAD_RE = rf'^(?!{BACKBONE}{SEP})'
 ADAPTERS_RE = SEP + _ADAPTER
+POOLER_RE = rf'^{BACKBONE}/{POOLER}/'
 LAYER_NORMS_RE = LAYER_NORM + SEP
 FUSION_RE = SEP + FUSION + SEP
 LORA_RE = rf'/({LORA_A}|{LORA_B})$'

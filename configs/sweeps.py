@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 from configs import backbones
 
-# Variable fine-tuning (paper §3.3): train the top n layers and the head.
+# Variable fine-tuning (paper §3.3): train the top n layers, the pooler above
+# them and the head.
 VARIABLE_FT_LAYERS = (1, 2, 3, 5, 7, 9, 11, 12)
 
 

@@ -49,6 +49,11 @@ def test_other_methods():
   top = _selected('top_k', top_k=1)
   assert 'bert/layer_1/intermediate/kernel' in top
   assert not any(p.startswith('bert/layer_0/') for p in top)
+  assert not any(p.startswith('bert/embeddings/') for p in top)
+  # The pooler sits above the top layers: variable fine-tuning trains it.
+  assert {'bert/pooler/kernel', 'bert/pooler/bias'} <= top
+  assert _selected('top_k', top_k=2) == {
+      p for p in flat if not p.startswith('bert/embeddings/')}
   assert {p for p in _selected('layernorm') if 'layer_norm' not in p} == {
       'classifier/kernel', 'classifier/bias'}
   with pytest.raises(ValueError, match='top_k'):
