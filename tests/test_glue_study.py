@@ -224,3 +224,17 @@ def test_report_without_runs_ends_in_one_line(tmp_path):
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == [
       f'error: No finished runs under {tmp_path / "none"}.']
+
+
+def test_claims_average_over_the_tasks_every_row_has_reached(tmp_path):
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  # CoLA has begun (adapters only): the Table 1 claims stay on MRPC and RTE.
+  _write(runs, 'cola', 'adapter', 64, 1e-3, 0, 'matthews_corrcoef', 0.30, 800)
+  glue_study.write_study(str(runs), str(tmp_path / 'out'))
+  report = (tmp_path / 'out' / 'report.md').read_text()
+  gap = np.mean([80.0, 74.0, 77.0]) - np.mean([82.0, 80.0, 84.0])
+  claim = next(line for line in report.splitlines()
+               if line.startswith('- Paper: adapters (8-256)'))
+  assert f'({gap:+.1f} points' in claim
+  assert 'provisional, no verdict yet (2 of 5 tasks' in claim

@@ -53,8 +53,8 @@ def table1(means: Mapping[str, tuple[float, float, float, int]],
   for label, text, paper_gap in TABLE1_CLAIMS:
     ours = means.get(label)
     if full is None or ours is None:
-      lines.append(f'- Paper: {text}. Not measured yet (the row or full '
-                   'fine-tuning lacks a task).')
+      lines.append(f'- Paper: {text}. Not measured yet (no task has every '
+                   'row of the table).')
       continue
     gap = ours[0] - full[0]
     noise = math.hypot(ours[1], full[1])
