@@ -201,7 +201,7 @@ def row_means(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
 
 def curve_points(results: Sequence[Result], task: str,
                  chosen: dict[str, dict[str, Any]]
-                 ) -> dict[str, list[tuple[float, float, float]]]:
+                 ) -> dict[str, list[tuple[float, float, float, int]]]:
   """Method -> [(trained params, mean, std, seeds)] over sizes (Figs. 3-4).
 
   Adapters at the task's selected learning rate, every m; variable
@@ -384,13 +384,13 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
       paths[name] = os.path.join(out_dir, f'{name}.png')
     lines += section
   seed0 = [r for r in grid if int(r.get('seed', 0)) == 0]
+  score = lambda r: _metric(r, r['task'])
   paths['lr'] = learning_rate.plot(
-      seed0, lambda r: _metric(r, r['task']), tasks,
+      seed0, score, tasks,
       lambda t: f'{common.task_label(t)} dev {PAPER_METRIC[t]} (x100)',
       os.path.join(out_dir, 'lr.png'))
   lines += ['## Dev score against learning rate (seed 0)', '',
-            common.to_markdown(learning_rate.table(
-                seed0, lambda r: _metric(r, r['task']), tasks)),
+            common.to_markdown(learning_rate.table(seed0, score, tasks)),
             '![lr.png](lr.png)', '']
   fileio.write_text(paths['report'], '\n'.join(lines))
   return paths

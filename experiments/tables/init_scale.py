@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import collections
-import math
 import statistics
 from typing import Sequence
 
 from experiments import plots
 from experiments import selection
+from experiments import study as study_stats
 from experiments.tables import common
 
 Result = selection.Result
@@ -52,9 +52,8 @@ def summary(study: dict[str, list[Result]]
   for task in common.task_order(study):
     out[task] = {}
     for sigma, scores in _by_sigma(study[task]).items():
-      std = statistics.stdev(scores) if len(scores) > 1 else math.nan
-      out[task][sigma] = (100 * statistics.mean(scores), 100 * std,
-                          len(scores))
+      mean, std, _ = study_stats.mean_std_sem(scores)
+      out[task][sigma] = (100 * mean, 100 * std, len(scores))
   return out
 
 
