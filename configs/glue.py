@@ -125,9 +125,13 @@ def _reference_grid(arg) -> list[dict[str, object]]:
                **STUDY_REFERENCE, epochs=CPU_EPOCHS)]
 
 
-def _study_grid(arg) -> list[dict[str, object]]:
-  """The study's seed-0 grid of one task: the reference point first."""
-  adapter = sweeps.method_keys('adapter', arg.placement)
+def study_grid(placement: str = 'houlsby') -> list[dict[str, object]]:
+  """The study's seed-0 grid of one task: the reference point first.
+
+  Only these points compete in the study's dev selection; the side studies
+  (curves, init scale, pooling, checks) add runs beside them.
+  """
+  adapter = sweeps.method_keys('adapter', placement)
   ep = dict(epochs=CPU_EPOCHS)
   points = [dict(adapter, **STUDY_REFERENCE, **ep)]
   points += [dict(sweeps.method_keys('full'), lr=lr, **ep)
@@ -255,7 +259,7 @@ _GRIDS = {**sweeps.paper_grids(PAPER_MS, PAPER_LRS, PAPER_EPOCHS,
                                FINETUNE_LRS, FINETUNE_EPOCHS),
           'layernorm': _layernorm_grid, 'top_k': _top_k_grid,
           'cpu': _cpu_grid, 'reference': _reference_grid,
-          'study': _study_grid}
+          'study': lambda arg: study_grid(arg.placement)}
 # Sweeps that read the study's selected points and add runs themselves.
 _STUDY_SWEEPS = {'study_sst2': _study_sst2_runs,
                  'study_seeds': _study_seed_runs,

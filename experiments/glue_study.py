@@ -88,14 +88,35 @@ def _is_default_model(result: Result) -> bool:
           and config.get('pooling', 'pooler') == 'pooler')
 
 
-def _is_grid_run(result: Result) -> bool:
-  """Runs of the Table 1 recipe: 3 epochs and the default model.
+def _is_default_recipe(result: Result) -> bool:
+  """3 epochs and the default model: the runs the curves are drawn from.
 
   The side studies (10 epochs, init scale, mean pooling) share a Table 1
   configuration's (task, method, size, lr) and must not count as its seeds.
   """
   return (float(result.get('epochs', 0)) == DEFAULT_EPOCHS
           and _is_default_model(result))
+
+
+def _grid_point(point: dict[str, Any]) -> tuple[str, int | None, float, float]:
+  size_key = selection.SIZE_KEYS.get(point['method'])
+  size = point.get(size_key) if size_key else None
+  return (point['method'], size, float(point['lr']), float(point['epochs']))
+
+
+# (method, size, lr, epochs) of the study's grid (configs/glue.py).
+GRID_POINTS = frozenset(_grid_point(p) for p in glue_config.study_grid())
+
+
+def _is_grid_run(result: Result) -> bool:
+  """A run at a point of the study's grid, with the default model.
+
+  Only these runs are selected from and fill Table 1: a curve's m=16 or k=6,
+  or a check beyond the grid's learning rates, must not win the selection.
+  """
+  _, method, size, lr, epochs = study.config_key(result)
+  return (_is_default_model(result)
+          and (method, size, lr, epochs) in GRID_POINTS)
 
 
 def select(results: Sequence[Result]) -> dict[str, dict[str, Any]]:
@@ -207,7 +228,7 @@ def curve_points(results: Sequence[Result], task: str,
   Adapters at the task's selected learning rate, every m; variable
   fine-tuning every k (one lr); full fine-tuning at its selected lr.
   """
-  grid = [r for r in results if r['task'] == task and _is_grid_run(r)]
+  grid = [r for r in results if r['task'] == task and _is_default_recipe(r)]
   points = {}
   for label, method in (('Adapters (8-256)', 'adapter'),
                         ('Variable FT (best k)', 'top_k'),

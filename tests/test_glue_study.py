@@ -124,6 +124,25 @@ def test_curve_points_use_the_selected_learning_rate(tmp_path):
   assert [x for x, *_ in points['top_k']] == [2000.0, 5000.0]
 
 
+def test_only_the_study_grid_competes_in_selection(tmp_path):
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  # Seed-0 runs off the grid that beat it: a curve's m=16 and k=6, and full
+  # fine-tuning at an lr beyond the grid's. None may be selected.
+  _write(runs, 'mrpc', 'adapter', 16, 3e-4, 0, 'f1', 0.95, 200)
+  _write(runs, 'mrpc', 'top_k', 6, 5e-5, 0, 'f1', 0.95, 9000)
+  _write(runs, 'mrpc', 'full', None, 1e-4, 0, 'f1', 0.95, 10_000)
+  results = selection.load_results(str(runs))
+  chosen = glue_study.select(results)
+  assert chosen['Adapters (8-256)']['mrpc'] == ['mrpc', 'adapter', 8, 3e-4, 3.0]
+  assert chosen['Variable FT (best k)']['mrpc'][2] == 3
+  assert chosen['Full fine-tuning']['mrpc'][3] == 5e-5
+  # The curves still draw the off-grid sizes at the selected learning rate.
+  points = glue_study.curve_points(results, 'mrpc', chosen)
+  assert 200.0 in [x for x, *_ in points['adapter']]
+  assert 9000.0 in [x for x, *_ in points['top_k']]
+
+
 def test_seed_sweep_adds_seeds_at_the_selected_points(tmp_path):
   from configs import glue  # pylint: disable=g-import-not-at-top
   from experiments import sweep  # pylint: disable=g-import-not-at-top
