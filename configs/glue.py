@@ -31,7 +31,7 @@ VENDORED_TASKS = ('cola', 'sst2', 'mrpc', 'stsb', 'rte', 'wnli')
 TASK_GROUPS = {'all': TASKS, 'cpu': CPU_TASKS, 'vendored': VENDORED_TASKS}
 SWEEPS = ('paper', 'fixed_m', 'finetune', 'layernorm', 'top_k', 'cpu',
           'reference', 'study', 'study_seeds', 'study_curves', 'study_init',
-          'study_sst2', 'study_pooling')
+          'study_sst2', 'study_pooling', 'study_checks')
 
 # The paper's GLUE grid (§3.2), used for every method without its own grid.
 PAPER_LRS = (3e-5, 3e-4, 3e-3)
@@ -79,6 +79,17 @@ INIT_SCALES = (1e-7, 1e-5, 1e-3, 1e-2, 1e-1, 1.0)
 # The layer-span ablation (paper Fig. 6, left): MRPC's m=64 adapters, 3 seeds,
 # with the pooler head and again with mean pooling (sweep=study_pooling).
 ABLATION_TASK = 'mrpc'
+# Checks of the Table 1 selection, seed 0, beside the grid and never selected
+# from (sweep=study_checks): where a row's dev-selected lr is the lowest or
+# highest its grid tried, one lr past that edge (CHECK_LRS: below, above);
+# and on CoLA, where runs ended at the majority class, mean pooling instead
+# of the checkpoint's untrained pooler at the rows that keep the pooler frozen.
+CHECK_LRS = {'adapter': (1e-4, 1e-2), 'full': (1e-5, 1e-4),
+             'layernorm': (3e-4, 3e-2)}
+CHECK_ROWS = ('Adapters (8-256)', 'Adapters (64)', 'Full fine-tuning',
+              'LayerNorm only')
+HEAD_CHECK_TASK = 'cola'
+HEAD_CHECK_ROWS = ('Adapters (64)', 'LayerNorm only')
 
 
 def _parse(arg: str | None):
@@ -232,6 +243,49 @@ def _study_pooling_runs(add, arg) -> None:
     add(task=ABLATION_TASK, seed=seed, pooling='mean', **point)
 
 
+def grid_lrs(method: str, size: int | None) -> list[float]:
+  """The learning rates the study's grid tries for one method and size."""
+  size_key = {'adapter': 'm', 'top_k': 'top_k'}.get(method)
+  return sorted({float(p['lr']) for p in study_grid()
+                 if p['method'] == method
+                 and (size_key is None or p[size_key] == size)})
+
+
+def edge_check_lr(point: list) -> float | None:
+  """The lr past the grid's edge where `point` sits on it, else None."""
+  _, method, size, lr, _ = point
+  lrs = grid_lrs(method, size)
+  if method not in CHECK_LRS or len(lrs) < 2:
+    return None
+  below, above = CHECK_LRS[method]
+  if float(lr) == lrs[-1]:
+    return above
+  if float(lr) == lrs[0]:
+    return below
+  return None
+
+
+def _study_check_runs(add, arg) -> None:
+  """Seed 0: one lr past each edge-selected point; mean pooling on CoLA."""
+  for task in sweeps.resolve_tasks(arg.tasks, arg.task, TASK_GROUPS, TASKS):
+    points = _selected_points(arg.selected, task)
+    added = []
+    for label in CHECK_ROWS:
+      point = points.get(label)
+      lr = None if point is None else edge_check_lr(point)
+      if lr is not None and (point[1:3], lr) not in added:
+        added.append((point[1:3], lr))
+        add(task=task, seed=0, **dict(_point_keys(point, arg.placement),
+                                      lr=lr))
+    if task == HEAD_CHECK_TASK:
+      heads = []
+      for label in HEAD_CHECK_ROWS:
+        if label in points and points[label] not in heads:
+          heads.append(points[label])
+          add(task=task, seed=0, pooling='mean',
+              **_point_keys(points[label], arg.placement))
+
+
 def _most_often(values: list) -> object:
   """The value chosen most often; ties go to the first chosen."""
   return max(values, key=lambda v: (values.count(v), -values.index(v)))
@@ -265,7 +319,8 @@ _STUDY_SWEEPS = {'study_sst2': _study_sst2_runs,
                  'study_seeds': _study_seed_runs,
                  'study_curves': _study_curve_runs,
                  'study_init': _study_init_runs,
-                 'study_pooling': _study_pooling_runs}
+                 'study_pooling': _study_pooling_runs,
+                 'study_checks': _study_check_runs}
 
 
 def sweep(add, arg: str | None = None):

@@ -43,6 +43,7 @@ from experiments import paper_results
 from experiments import selection
 from experiments import study
 from experiments.tables import ablation
+from experiments.tables import checks
 from experiments.tables import claims
 from experiments.tables import common
 from experiments.tables import init_scale
@@ -397,6 +398,20 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   if long_table:
     lines += ['## Longer training (10 epochs, seed 0)', '',
               common.to_markdown(long_table)]
+  score = lambda r: _metric(r, r['task'])
+  edges = checks.edge_table(results, chosen, tasks, score)
+  heads = checks.head_table(results, score)
+  if edges or heads:
+    lines += ['## Checks of the selection (seed 0, beside the grid)', '',
+              'Runs of `sweep=study_checks` (and the ablation\'s mean-pooling '
+              'seeds); none of them is selected from.', '']
+  if edges:
+    lines += ['Rows selected at the lowest or highest lr of their grid, and '
+              'one lr past that edge:', '', common.to_markdown(edges)]
+  if heads:
+    lines += ['The checkpoint\'s untrained pooler (frozen for adapters and '
+              'LayerNorm-only tuning) against mean pooling, same seeds:', '',
+              common.to_markdown(heads)]
   for pooling, name in ablation.DIRS.items():
     section = ablation.write(os.path.join(out_dir, name),
                              os.path.join(out_dir, f'{name}.png'),
@@ -405,7 +420,6 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
       paths[name] = os.path.join(out_dir, f'{name}.png')
     lines += section
   seed0 = [r for r in grid if int(r.get('seed', 0)) == 0]
-  score = lambda r: _metric(r, r['task'])
   paths['lr'] = learning_rate.plot(
       seed0, score, tasks,
       lambda t: f'{common.task_label(t)} dev {PAPER_METRIC[t]} (x100)',

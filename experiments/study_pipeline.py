@@ -214,6 +214,8 @@ def _glue() -> Study:
       ('ablation', (sweep('sweep=study_pooling', packed=False), ablation,
                     report)),
       ('sst2', (sweep('task=sst2,sweep=study_sst2'), report)),
+      # Seed 0 beside the grid: lrs past its edges, mean pooling on CoLA.
+      ('checks', _glue_sweep_per_task('study_checks') + (report,)),
       ('curves', (sweep('sweep=study_curves,tasks=mrpc', packed=False),
                   sweep('sweep=study_curves,tasks=cola'), report)),
       ('init', (sweep('sweep=study_init', packed=False), report)),

@@ -234,6 +234,61 @@ def test_sst2_sweep_takes_the_choices_made_most_often(tmp_path):
       'sst2-full-lr5e-5-ep3-s0', 'sst2-layernorm-lr1e-2-ep3-s0']
 
 
+def test_check_sweep_steps_past_edge_selections_and_swaps_cola_head(tmp_path):
+  from configs import glue  # pylint: disable=g-import-not-at-top
+  from experiments import sweep  # pylint: disable=g-import-not-at-top
+  chosen = {
+      # m=8 at its grid's lowest lr, m=64 inside its grid (no check).
+      'Adapters (8-256)': {'cola': ['cola', 'adapter', 8, 3e-4, 3.0],
+                           'rte': ['rte', 'adapter', 64, 1e-3, 3.0]},
+      'Adapters (64)': {'cola': ['cola', 'adapter', 64, 1e-3, 3.0],
+                        'rte': ['rte', 'adapter', 64, 1e-3, 3.0]},
+      'Full fine-tuning': {'cola': ['cola', 'full', None, 5e-5, 3.0],
+                           'rte': ['rte', 'full', None, 2e-5, 3.0]},
+      'LayerNorm only': {'cola': ['cola', 'layernorm', None, 1e-2, 3.0],
+                         'rte': ['rte', 'layernorm', None, 1e-2, 3.0]},
+      'Variable FT (best k)': {'cola': ['cola', 'top_k', 3, 5e-5, 3.0]},
+  }
+  path = tmp_path / 'selected.json'
+  path.write_text(json.dumps(chosen))
+  names = lambda task: [sweep.run_name(p) for p in sweep.collect(
+      lambda add: glue.sweep(add, f'task={task},sweep=study_checks,'
+                             f'selected={path}'))]
+  assert names('cola') == [
+      'cola-adapter-m8-lr1e-4-ep3-s0', 'cola-full-lr1e-4-ep3-s0',
+      'cola-layernorm-lr3e-2-ep3-s0', 'cola-adapter-m64-lr1e-3-ep3-s0-poolingmean',
+      'cola-layernorm-lr1e-2-ep3-s0-poolingmean']
+  # RTE: full FT at the lowest lr steps below it; no head check off CoLA.
+  assert names('rte') == ['rte-full-lr1e-5-ep3-s0',
+                          'rte-layernorm-lr3e-2-ep3-s0']
+
+
+def test_check_tables_read_past_edge_and_mean_pooling_runs(tmp_path):
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  # Full FT was selected at 5e-5, its grid's top; 1e-4 past it does better.
+  _write(runs, 'mrpc', 'full', None, 1e-4, 0, 'f1', 0.90, 10_000)
+  _write(runs, 'rte', 'full', None, 1e-4, 0, 'accuracy', 0.50, 10_000)
+  out = tmp_path / 'out'
+  glue_study.write_study(str(runs), str(out))
+  report = (out / 'report.md').read_text()
+  assert ('| MRPC | Full fine-tuning |  | 2e-05: 81.0, 5e-05: 82.0 | '
+          '0.0001: 90.0 | yes |') in report
+  # RTE's accuracy is written as value - 0.01 (_write's second metric).
+  assert ('| RTE | Full fine-tuning |  | 2e-05: 80.0, 5e-05: 81.0 | '
+          '0.0001: 49.0 | no |') in report
+  # m=8 chosen at lr 3e-4, the lowest of {3e-4, 3e-3}: 1e-4 is not run.
+  assert ('| MRPC | Adapters (8-256) | m=8 | 0.0003: 80.0, 0.003: 70.0 | '
+          '0.0001: not run yet | - |') in report
+  # Mean pooling beside the pooler at the same three seeds (F1, x100).
+  pooler = np.mean([80.0, 74.0, 77.0])
+  assert (f'| MRPC | Adapters | m=8, lr 0.0003, 3 epochs | 3 | {pooler:.1f} | '
+          '55.0 |') in report
+  # The past-edge run stays out of the selection.
+  selected = json.loads((out / 'selected.json').read_text())
+  assert selected['Full fine-tuning']['mrpc'][3] == 5e-5
+
+
 def test_report_without_runs_ends_in_one_line(tmp_path):
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   proc = subprocess.run(
