@@ -37,6 +37,7 @@ def test_curves_hold_when_cheaper_adapters_match_every_top_k_size():
   lines = claims.curves({'mrpc': matched, 'cola': matched}, ('mrpc', 'cola'))
   assert lines[0].endswith('Ours: reproduced.')
   assert '10k -5.0, 0.60M -1.5' in lines[1]
+  assert lines[1].endswith('scores as well within noise.')
   # The same, but top-k at 2M scores 86.0: 2.5 points, far outside noise.
   beaten = _curve([(1e4, 80.0, 1.0, 3), (6e5, 83.5, 1.0, 3)],
                   [(2e6, 86.0, 0.8, 3)])
@@ -54,6 +55,11 @@ def test_curves_stay_provisional_without_seeds_or_tasks():
                     (2e7, 85.0, NAN, 1))
   line = claims.curves({'mrpc': one_seed}, ('mrpc',))[0]
   assert 'provisional, no verdict yet (1 of 1 tasks, 1 seed(s))' in line
+  # One seed has no spread: an adapter ahead is not said to be within noise.
+  ahead = _curve([(6e5, 85.0, NAN, 1)], [(2e6, 84.0, NAN, 1)],
+                 (2e7, 85.0, NAN, 1))
+  detail = claims.curves({'mrpc': ahead}, ('mrpc',))[1]
+  assert detail.endswith('scores at least as well (one seed: no spread yet).')
   three = _curve([(6e5, 83.5, 1.0, 3)], [(2e6, 84.0, 1.0, 3)])
   line = claims.curves({'mrpc': three}, ('mrpc', 'cola'))[0]
   assert '(1 of 2 tasks, 3 seed(s))' in line

@@ -116,7 +116,9 @@ def curves(points: Mapping[str, Mapping[str, Sequence[Point]]],
         f'  - {common.task_label(task)}: adapters {gaps}; top-k {k_gaps} '
         f'(points against full fine-tuning, {full[1]:.1f}). '
         + ('At every top-k size an adapter with no more trained parameters '
-           'scores as well within noise.' if not losing else
+           + ('scores at least as well (one seed: no spread yet).'
+              if any(math.isnan(std) for _, _, std, _ in adapters + top_ks)
+              else 'scores as well within noise.') if not losing else
            f'Top-k beats every adapter as small at {", ".join(losing)}.'))
   fewest = min(seeds)
   verdict = _verdict(
