@@ -19,8 +19,9 @@ from experiments import selection
 
 Result = selection.Result
 RUN_COLUMNS = ('run', 'task', 'method', 'm', 'top_k', 'lr', 'epochs', 'seed',
-               'schedule', 'packed', 'trained_params', 'trained_share',
-               'dev_score', 'train_s', 'test_accuracy')
+               'schedule', 'packed', 'size', 'init_scale', 'pooling',
+               'trained_params', 'trained_share', 'dev_score', 'train_s',
+               'test_accuracy')
 
 
 def _config(result: Result) -> dict[str, Any]:
@@ -35,8 +36,17 @@ def _test_accuracy(result: Result) -> float | None:
   return None
 
 
+def _blank(value: Any) -> Any:
+  return '' if value is None else value
+
+
 def run_row(result: Result) -> dict[str, Any]:
-  """One runs.csv row; dev_score and test_accuracy on a 0-100 scale."""
+  """One runs.csv row; dev_score and test_accuracy on a 0-100 scale.
+
+  `size` is what sets the method's parameter count (m, k, LoRA rank, prefix
+  length; selection.SIZE_KEYS); `init_scale` (adapters only) and `pooling`
+  tell the side studies' runs from the grid's.
+  """
   config = _config(result)
   method = result.get('method', config.get('method'))
   test = _test_accuracy(result)
@@ -55,6 +65,10 @@ def run_row(result: Result) -> dict[str, Any]:
       # Runs made before the key existed used HF's warmup-then-decay.
       schedule=result.get('schedule', config.get('schedule', 'linear')),
       packed=bool(config.get('packing', False)),
+      size=_blank(selection.size(result)),
+      init_scale=(_blank(config.get('init_scale')) if method == 'adapter'
+                  else ''),
+      pooling=config.get('pooling', 'pooler'),
       trained_params=int(result['trainable_params']),
       trained_share=round(float(share), 6),
       dev_score=round(100 * selection.score(result), 4),

@@ -11,14 +11,15 @@ from experiments import study
 
 
 def _run(name, task='mrpc', method='adapter', m=64, top_k=0, lr=1e-3, seed=0,
-         score=0.8, best=0.9, params=1000, test=None, packing=False):
+         score=0.8, best=0.9, params=1000, test=None, packing=False,
+         **config):
   result = dict(
       run=name, status='done', task=task, method=method, m=m, lr=lr,
       epochs=3.0, seed=seed, score=score, best_score=best, schedule='official',
       trainable_params=params, total_params=10_000, train_seconds=12.34,
       dev={'accuracy': score},
       config=dict(method=method, m=m, top_k=top_k, lr=lr, epochs=3.0,
-                  seed=seed, packing=packing))
+                  seed=seed, packing=packing, **config))
   if test is not None:
     result['test'] = {'test': {'accuracy': test}}
   return result
@@ -27,13 +28,17 @@ def _run(name, task='mrpc', method='adapter', m=64, top_k=0, lr=1e-3, seed=0,
 def test_run_row_has_the_study_columns_on_a_0_100_scale():
   rows = list(csv.DictReader(io.StringIO(study.runs_csv([
       _run('b', method='top_k', top_k=3, score=0.75, test=0.7),
-      _run('a', m=8, score=0.8125, packing=True)]))))
+      _run('a', m=8, score=0.8125, packing=True, init_scale=1e-3,
+           pooling='mean')]))))
   assert tuple(rows[0]) == study.RUN_COLUMNS
   a, b = rows
   assert (a['run'], a['m'], a['top_k'], a['packed']) == ('a', '8', '', 'True')
   assert float(a['dev_score']) == pytest.approx(81.25)  # Final, not best.
   assert a['test_accuracy'] == '' and float(b['test_accuracy']) == 70.0
   assert (b['m'], b['top_k'], b['schedule']) == ('', '3', 'official')
+  # The side studies' keys: the adapter's init σ, the head's pooling.
+  assert (a['size'], a['init_scale'], a['pooling']) == ('8', '0.001', 'mean')
+  assert (b['size'], b['init_scale'], b['pooling']) == ('3', '', 'pooler')
   assert float(a['trained_share']) == pytest.approx(0.1)
 
 
