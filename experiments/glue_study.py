@@ -59,7 +59,7 @@ ROWS = (('Adapters (8-256)', 'adapter', None), ('Adapters (64)', 'adapter', 64),
         ('Variable FT (best k)', 'top_k', None),
         ('LayerNorm only', 'layernorm', None))
 DEFAULT_EPOCHS = 3.0
-LONG_EPOCHS = 10.0  # configs/glue.py STUDY_LONG_EPOCHS (RTE and MRPC).
+LONG_EPOCHS = glue_config.STUDY_LONG_EPOCHS
 
 
 def _metric(result: Result, task: str) -> float:
