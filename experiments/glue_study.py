@@ -60,6 +60,8 @@ ROWS = (('Adapters (8-256)', 'adapter', None), ('Adapters (64)', 'adapter', 64),
         ('LayerNorm only', 'layernorm', None))
 DEFAULT_EPOCHS = 3.0
 LONG_EPOCHS = glue_config.STUDY_LONG_EPOCHS
+CURVE_NAMES = {'adapter': 'Adapters', 'top_k': 'Variable FT (top k)',
+               'full': 'Full fine-tuning'}
 
 
 def _metric(result: Result, task: str) -> float:
@@ -221,16 +223,16 @@ def row_means(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
 # ---------------------------------------------------------------- curves
 
 
-def curve_points(results: Sequence[Result], task: str,
-                 chosen: dict[str, dict[str, Any]]
-                 ) -> dict[str, list[tuple[float, float, float, int]]]:
-  """Method -> [(trained params, mean, std, seeds)] over sizes (Figs. 3-4).
+def _curve_runs(results: Sequence[Result], task: str,
+                chosen: dict[str, dict[str, Any]]
+                ) -> dict[str, list[tuple[int, list[Result]]]]:
+  """Method -> [(size, runs)] along its curve: the runs of each point.
 
   Adapters at the task's selected learning rate, every m; variable
-  fine-tuning every k (one lr); full fine-tuning at its selected lr.
+  fine-tuning every k (one lr); full fine-tuning at its selected lr (size 0).
   """
   grid = [r for r in results if r['task'] == task and _is_default_recipe(r)]
-  points = {}
+  curves = {}
   for label, method in (('Adapters (8-256)', 'adapter'),
                         ('Variable FT (best k)', 'top_k'),
                         ('Full fine-tuning', 'full')):
@@ -238,17 +240,72 @@ def curve_points(results: Sequence[Result], task: str,
     if key is None:
       continue
     lr = key[3]
-    sizes = sorted({selection.size(r) or 0 for r in grid
-                    if r['method'] == method and float(r['lr']) == lr})
-    series = []
-    for size in sizes:
-      runs = [r for r in grid if r['method'] == method
-              and float(r['lr']) == lr and (selection.size(r) or 0) == size]
+    on_curve = [r for r in grid if r['method'] == method
+                and float(r['lr']) == lr]
+    sizes = sorted({selection.size(r) or 0 for r in on_curve})
+    curves[method] = [(size, [r for r in on_curve
+                              if (selection.size(r) or 0) == size])
+                      for size in sizes]
+  return curves
+
+
+def curve_points(results: Sequence[Result], task: str,
+                 chosen: dict[str, dict[str, Any]]
+                 ) -> dict[str, list[tuple[float, float, float, int]]]:
+  """Method -> [(trained params, mean, std, seeds)] over sizes (Figs. 3-4)."""
+  points = {}
+  for method, series in _curve_runs(results, task, chosen).items():
+    points[method] = []
+    for _, runs in series:
       mean, std, _ = study.mean_std_sem([_metric(r, task) for r in runs])
-      series.append((float(runs[0]['trainable_params']), mean, std,
-                     len(runs)))
-    points[method] = series
+      points[method].append((float(runs[0]['trainable_params']), mean, std,
+                             len(runs)))
   return points
+
+
+def relative_points(results: Sequence[Result],
+                    chosen: dict[str, dict[str, Any]], tasks: Sequence[str]
+                    ) -> dict[str, list[tuple[float, list[float]]]]:
+  """Method -> [(trained params, [score - full FT per task])] (paper Fig. 3).
+
+  Each task's score is its mean over seeds, relative to its full fine-tuning
+  point. Only the sizes every task has are kept, so that each percentile is
+  over the same tasks; params is their mean over the tasks.
+  """
+  per_task = {}
+  for task in tasks:
+    curves = _curve_runs(results, task, chosen)
+    if not all(curves.get(m) for m in ('adapter', 'top_k', 'full')):
+      continue
+    full = statistics.fmean(_metric(r, task) for r in curves['full'][0][1])
+    per_task[task] = {
+        method: {size: (float(runs[0]['trainable_params']), statistics.fmean(
+            _metric(r, task) for r in runs) - full) for size, runs in series}
+        for method, series in curves.items() if method != 'full'}
+  out = {}
+  for method in ('adapter', 'top_k'):
+    shared = set.intersection(*[set(p[method]) for p in per_task.values()]
+                              ) if per_task else set()
+    out[method] = [(statistics.fmean(p[method][size][0]
+                                     for p in per_task.values()),
+                    [p[method][size][1] for p in per_task.values()])
+                   for size in sorted(shared)]
+  return out if len(per_task) > 1 else {}
+
+
+def relative_tasks(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
+                   tasks: Sequence[str]) -> list[str]:
+  """The tasks relative.png aggregates: the curve tasks once both have curves,
+  else (a study in progress) every task with the three methods."""
+  complete = [t for t in tasks if all(
+      _curve_runs(results, t, chosen).get(m) for m in ('adapter', 'top_k',
+                                                       'full'))]
+  curve_tasks = [t for t in glue_config.CURVE_TASKS if t in complete]
+  if len(curve_tasks) == len(glue_config.CURVE_TASKS) and all(
+      set(glue_config.CURVE_MS) <= {size for size, _ in _curve_runs(
+          results, t, chosen)['adapter']} for t in curve_tasks):
+    return curve_tasks
+  return complete
 
 
 def plot_curves(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
@@ -258,9 +315,7 @@ def plot_curves(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
-  paths, relative = [], {}
-  names = {'adapter': 'Adapters', 'top_k': 'Variable FT (top k)',
-           'full': 'Full fine-tuning'}
+  paths = []
   for task in tasks:
     points = curve_points(results, task, chosen)
     if sum(len(v) for v in points.values()) < 3:
@@ -269,40 +324,45 @@ def plot_curves(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
     for method, series in points.items():
       xs, means, stds, _ = zip(*series)
       ax.errorbar(xs, means, yerr=[0 if math.isnan(v) else v for v in stds],
-                  marker='o', capsize=3, label=names[method])
+                  marker='o', capsize=3, label=CURVE_NAMES[method])
     plots.log_x_panel(
         ax, 'Trained parameters per task',
         f'{common.task_label(task)} dev {PAPER_METRIC[task]} (x100)',
         f'{common.task_label(task)}: score against trained parameters')
     paths.append(plots.save_figure(
         fig, os.path.join(out_dir, f'params_{task}.png')))
-    if points.get('full'):
-      full = points['full'][0][1]
-      relative[task] = {m: [(x, y - full) for x, y, *_ in v]
-                        for m, v in points.items() if m != 'full'}
-  if len(relative) > 1:
-    paths.append(_plot_relative(relative, os.path.join(out_dir,
-                                                       'relative.png')))
+  aggregated = relative_tasks(results, chosen, tasks)
+  relative = relative_points(results, chosen, aggregated)
+  if any(relative.values()):
+    paths.append(_plot_relative(relative, aggregated,
+                                os.path.join(out_dir, 'relative.png')))
   return paths
 
 
-def _plot_relative(relative: dict[str, dict[str, list[tuple[float, float]]]],
-                   path: str) -> str:
-  """Score minus full fine-tuning's, against trained parameters, per task."""
+def _plot_relative(relative: dict[str, list[tuple[float, list[float]]]],
+                   tasks: Sequence[str], path: str) -> str:
+  """Median and 20th-80th percentile band over tasks, as the paper's Fig. 3."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
 
   fig, ax = plt.subplots(figsize=(5.5, 3.8))
-  styles = {'adapter': '-', 'top_k': '--'}
-  for task, series in relative.items():
-    for method, points in series.items():
-      xs, ys = zip(*points)
-      ax.plot(xs, ys, styles.get(method, ':'), marker='o',
-              label=f'{common.task_label(task)} {method}')
+  for method, points in relative.items():
+    if not points:
+      continue
+    xs = [x for x, _ in points]
+    low, mid, high = zip(*(np.percentile(d, [20, 50, 80]) for _, d in points))
+    line, = ax.plot(xs, mid, marker='o', label=CURVE_NAMES[method])
+    ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.2)
+    if len(xs) == 1:  # A band needs two points; show the spread as a bar.
+      ax.errorbar(xs, mid, yerr=[[mid[0] - low[0]], [high[0] - mid[0]]],
+                  color=line.get_color(), capsize=3)
   ax.axhline(0.0, color='black', linewidth=0.8)
+  names = ', '.join(common.task_label(t) for t in tasks)
   plots.log_x_panel(ax, 'Trained parameters per task',
                     'Dev score − full fine-tuning (points)',
-                    'Relative to full fine-tuning (paper Fig. 3 form)',
-                    legend='x-small')
+                    f'Relative to full FT over {names}\n(median, 20th-80th '
+                    'percentile; paper Fig. 3 form)', legend='small',
+                    fontsize='small')
   return plots.save_figure(fig, path)
 
 
@@ -387,6 +447,12 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
     name = os.path.basename(path)
     paths[name] = path
     lines += [f'![{name}]({name})', '']
+  if 'relative.png' in paths:
+    lines += ['Curves: adapters at each task\'s dev-selected lr, top-k at lr '
+              f'{glue_config.STUDY_TOP_K_LR:g}, mean ± std over seeds; the '
+              'paper picks the best model at '
+              'every point of its curves. relative.png keeps the sizes every '
+              'aggregated task has.', '']
   sigma_runs = init_scale.study_runs(results)
   if sigma_runs:
     paths['init_scale'] = os.path.join(out_dir, 'init_scale.png')

@@ -143,6 +143,33 @@ def test_only_the_study_grid_competes_in_selection(tmp_path):
   assert 9000.0 in [x for x, *_ in points['top_k']]
 
 
+def test_relative_points_are_per_task_gaps_to_full_fine_tuning(tmp_path):
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  # CoLA's curve is shorter: its m=64 point is missing, so m=64 drops out.
+  for seed, value in ((0, 0.30), (1, 0.20), (2, 0.25)):
+    _write(runs, 'cola', 'adapter', 8, 3e-4, seed, 'matthews_corrcoef', value,
+           100)
+    _write(runs, 'cola', 'full', None, 5e-5, seed, 'matthews_corrcoef',
+           value + 0.1, 10_000)
+  _write(runs, 'cola', 'top_k', 3, 5e-5, 0, 'matthews_corrcoef', 0.1, 5000)
+  results = selection.load_results(str(runs))
+  chosen = glue_study.select(results)
+  both = glue_study.relative_points(results, chosen, ['mrpc', 'rte'])
+  # MRPC F1 at lr 3e-4: m=8 mean(80, 74, 77) - full mean(82, 80, 84) = -5;
+  # m=64 75 - 82 = -7. RTE's accuracy is each value - 1: the same gaps.
+  assert [(x, d) for x, d in both['adapter']] == [(100.0, [-5.0, -5.0]),
+                                                  (800.0, [-7.0, -7.0])]
+  assert [(x, d) for x, d in both['top_k']] == [(2000.0, [-17.0, -17.0]),
+                                                (5000.0, [-3.0, -3.0])]
+  three = glue_study.relative_points(results, chosen, ['mrpc', 'rte', 'cola'])
+  assert [x for x, _ in three['adapter']] == [100.0]
+  assert three['adapter'][0][1] == pytest.approx([-5.0, -5.0, -10.0])
+  assert [x for x, _ in three['top_k']] == [5000.0]
+  # One task alone is no aggregate.
+  assert glue_study.relative_points(results, chosen, ['mrpc']) == {}
+
+
 def test_seed_sweep_adds_seeds_at_the_selected_points(tmp_path):
   from configs import glue  # pylint: disable=g-import-not-at-top
   from experiments import sweep  # pylint: disable=g-import-not-at-top
