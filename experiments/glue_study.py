@@ -60,6 +60,8 @@ ROWS = (('Adapters (8-256)', 'adapter', None), ('Adapters (64)', 'adapter', 64),
         ('LayerNorm only', 'layernorm', None))
 DEFAULT_EPOCHS = 3.0
 LONG_EPOCHS = glue_config.STUDY_LONG_EPOCHS
+# Metrics whose chance level is 0 (a constant prediction scores exactly 0).
+CORRELATION_METRICS = ('matthews_corrcoef', 'spearman', 'pearson')
 CURVE_NAMES = {'adapter': 'Adapters', 'top_k': 'Variable FT (top k)',
                'full': 'Full fine-tuning'}
 
@@ -366,6 +368,31 @@ def _plot_relative(relative: dict[str, list[tuple[float, list[float]]]],
   return plots.save_figure(fig, path)
 
 
+def chance_lines(grid: Sequence[Result], chosen: dict[str, dict[str, Any]],
+                 tasks: Sequence[str]) -> list[str]:
+  """Table 1 cells at chance: a correlation metric within 1 point of 0.
+
+  MCC is 0 exactly when a classifier predicts one class for every example;
+  such a cell says the method never left the majority class there.
+  """
+  lines = []
+  for label, _, _ in ROWS:
+    flat = []
+    for task in tasks:
+      key = chosen[label].get(task)
+      if key is None or PAPER_METRIC[task] not in CORRELATION_METRICS:
+        continue
+      scores = [_metric(r, task) for r in study.runs_of(grid, key)]
+      if scores and all(abs(v) < 1.0 for v in scores):
+        flat.append(f'{common.task_label(task)} '
+                    f'({", ".join(f"{v:.1f}" for v in scores)})')
+    if flat:
+      lines.append(f'- {label} is at chance on {"; ".join(flat)}: within 1 '
+                   'point of 0, what a constant prediction scores (an MCC of '
+                   'exactly 0: one class for every example).')
+  return lines
+
+
 def long_training_table(results: Sequence[Result],
                         chosen: dict[str, dict[str, Any]],
                         tasks: Sequence[str]) -> common.Table | None:
@@ -442,7 +469,16 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
            batching_line(results), '',
            '## Table 1 analogue', '', common.to_markdown(table), '## Claims',
            '']
-  lines += write_claims(results, grid, chosen, tasks, out_dir) + ['']
+  lines += write_claims(results, grid, chosen, tasks, out_dir)
+  score = lambda r: _metric(r, r['task'])
+  edge_checks = checks.edge_checks(results, chosen, tasks)
+  head_pairs = checks.head_pairs(results)
+  lines += chance_lines(grid, chosen, tasks)
+  found = checks.evidence(edge_checks, head_pairs, score)
+  if found:
+    lines += ['- What the checks of the selection say so far (seed 0 unless '
+              'stated; "Checks" below):'] + found
+  lines += ['']
   for path in plot_curves(results, chosen, tasks, out_dir):
     name = os.path.basename(path)
     paths[name] = path
@@ -464,9 +500,8 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   if long_table:
     lines += ['## Longer training (10 epochs, seed 0)', '',
               common.to_markdown(long_table)]
-  score = lambda r: _metric(r, r['task'])
-  edges = checks.edge_table(results, chosen, tasks, score)
-  heads = checks.head_table(results, score)
+  edges = checks.edge_table(edge_checks, score)
+  heads = checks.head_table(head_pairs, score)
   if edges or heads:
     lines += ['## Checks of the selection (seed 0, beside the grid)', '',
               'Runs of `sweep=study_checks` (and the ablation\'s mean-pooling '

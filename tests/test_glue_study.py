@@ -296,6 +296,9 @@ def test_check_tables_read_past_edge_and_mean_pooling_runs(tmp_path):
   # Full FT was selected at 5e-5, its grid's top; 1e-4 past it does better.
   _write(runs, 'mrpc', 'full', None, 1e-4, 0, 'f1', 0.90, 10_000)
   _write(runs, 'rte', 'full', None, 1e-4, 0, 'accuracy', 0.50, 10_000)
+  # CoLA's LayerNorm-only point ends within a point of MCC 0: at chance.
+  _write(runs, 'cola', 'layernorm', None, 1e-2, 0, 'matthews_corrcoef', 0.004,
+         50)
   out = tmp_path / 'out'
   glue_study.write_study(str(runs), str(out))
   report = (out / 'report.md').read_text()
@@ -314,6 +317,14 @@ def test_check_tables_read_past_edge_and_mean_pooling_runs(tmp_path):
   # The past-edge run stays out of the selection.
   selected = json.loads((out / 'selected.json').read_text())
   assert selected['Full fine-tuning']['mrpc'][3] == 5e-5
+  # The claims section says what the checks found.
+  assert ('  - Full fine-tuning was selected at the highest lr of its grid on '
+          'RTE, MRPC; one lr past it: RTE 81.0 -> 49.0 at 0.0001; MRPC 82.0 '
+          '-> 90.0 at 0.0001.') in report
+  assert (f'  - MRPC Adapters (m=8, lr 0.0003): {pooler:.1f} with the pooler '
+          'head, 55.0 with mean pooling (3 seeds).') in report
+  assert '- LayerNorm only is at chance on CoLA (0.4)' in report
+  assert 'is at chance on MRPC' not in report  # F1 has no chance level of 0.
 
 
 def test_report_without_runs_ends_in_one_line(tmp_path):
