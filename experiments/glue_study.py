@@ -368,6 +368,20 @@ def _plot_relative(relative: dict[str, list[tuple[float, list[float]]]],
   return plots.save_figure(fig, path)
 
 
+def no_true_negatives(result: Result) -> bool:
+  """Whether a binary F1 task's final dev metrics say TN = 0.
+
+  With no true negative, TP + FP + FN is every example, so accuracy = TP / N
+  and F1 = 2TP / (TP + N) = 2 acc / (1 + acc) exactly: no negative example
+  was classified right, as when the positive class is predicted everywhere.
+  """
+  dev = result.get('dev') or {}
+  if 'f1' not in dev or 'accuracy' not in dev:
+    return False
+  acc = float(dev['accuracy'])
+  return abs(float(dev['f1']) - 2 * acc / (1 + acc)) < 1e-9
+
+
 def chance_lines(grid: Sequence[Result], chosen: dict[str, dict[str, Any]],
                  tasks: Sequence[str]) -> list[str]:
   """Table 1 cells at chance: a correlation metric within 1 point of 0.
@@ -414,7 +428,9 @@ def long_training_table(results: Sequence[Result],
       for k in (key, long_key):
         runs = [r for r in study.runs_of(results, k)
                 if int(r.get('seed', 0)) == 0 and _is_default_model(r)]
-        scores.append(f'{_metric(runs[0], task):.1f}' if runs else None)
+        scores.append((f'{_metric(runs[0], task):.1f}'
+                       + (' (TN = 0)' if no_true_negatives(runs[0]) else ''))
+                      if runs else None)
       if scores[1] is None:
         continue
       size = '' if key[2] is None else f'm={key[2]}, '
@@ -499,7 +515,10 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   long_table = long_training_table(results, chosen, tasks)
   if long_table:
     lines += ['## Longer training (10 epochs, seed 0)', '',
-              common.to_markdown(long_table)]
+              common.to_markdown(long_table),
+              'TN = 0: F1 = 2 acc / (1 + acc) exactly, so no negative dev '
+              'example was classified right (the positive class predicted '
+              'everywhere gives this).', '']
   edges = checks.edge_table(edge_checks, score)
   heads = checks.head_table(head_pairs, score)
   if edges or heads:

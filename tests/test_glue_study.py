@@ -170,6 +170,23 @@ def test_relative_points_are_per_task_gaps_to_full_fine_tuning(tmp_path):
   assert glue_study.relative_points(results, chosen, ['mrpc']) == {}
 
 
+def test_no_true_negatives_is_read_from_f1_and_accuracy():
+  from sklearn import metrics  # pylint: disable=g-import-not-at-top
+  labels = np.array([1] * 279 + [0] * 129)  # MRPC dev's 68.4% positive.
+  def dev(predictions):
+    return dict(dev=dict(f1=metrics.f1_score(labels, predictions),
+                         accuracy=metrics.accuracy_score(labels, predictions)))
+  everywhere = np.ones_like(labels)
+  assert glue_study.no_true_negatives(dev(everywhere))
+  missed = everywhere.copy()
+  missed[:5] = 0  # Five positives called negative: still no true negative.
+  assert glue_study.no_true_negatives(dev(missed))
+  one_right = everywhere.copy()
+  one_right[-1] = 0  # One negative classified right.
+  assert not glue_study.no_true_negatives(dev(one_right))
+  assert not glue_study.no_true_negatives(dict(dev=dict(matthews_corrcoef=0.0)))
+
+
 def test_seed_sweep_adds_seeds_at_the_selected_points(tmp_path):
   from configs import glue  # pylint: disable=g-import-not-at-top
   from experiments import sweep  # pylint: disable=g-import-not-at-top
