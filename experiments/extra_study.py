@@ -93,10 +93,6 @@ def _label(task: str) -> str:
   return paper_results.EXTRA_LABELS.get(_name(task), _name(task))
 
 
-def _seed(result: Result) -> int:
-  return int(result.get('seed', (result.get('config') or {}).get('seed', 0)))
-
-
 def load(runs_dir: str) -> list[Result]:
   """The finished extra-task runs under `runs_dir`."""
   return [r for r in selection.load_results(runs_dir)
@@ -114,7 +110,7 @@ def table2_cells(results: Sequence[Result]) -> dict[tuple[str, str], Cell]:
     tests = [row['test_accuracy'] for row in rows
              if row['test_accuracy'] != '']
     mean, std, sem = study.mean_std_sem(tests)
-    first = next(row for r, row in zip(runs, rows) if _seed(r) == 0)
+    first = next(row for r, row in zip(runs, rows) if study.seed_of(r) == 0)
     cells[(task, method)] = Cell(
         key=key, runs=tuple(runs), mean=mean, std=std, sem=sem, n=len(tests),
         dev_score=first['dev_score'], trained_params=first['trained_params'],
@@ -240,11 +236,11 @@ def selected_table(results: Sequence[Result],
       if cell is None:
         continue
       grid = sum(1 for r in results if r['task'] == task
-                 and r['method'] == method and _seed(r) == 0)
+                 and r['method'] == method and study.seed_of(r) == 0)
       tests = [study.run_row(r)['test_accuracy'] for r in cell.runs]
       rows.append([_label(task), METHOD_LABELS[method],
                    _config_text(method, cell.key), f'{cell.dev_score:.1f}',
-                   str(grid), ', '.join(str(_seed(r)) for r in cell.runs),
+                   str(grid), ', '.join(str(study.seed_of(r)) for r in cell.runs),
                    ', '.join('-' if t == '' else f'{t:.1f}' for t in tests),
                    f'{100 * cell.trained_share:.2f}%'])
   return header, rows
@@ -256,12 +252,12 @@ def selected_entries(cells: dict[tuple[str, str], Cell]
   entries = []
   for (task, method), cell in sorted(cells.items()):
     _, _, size, lr, epochs = cell.key
-    first = next(r for r in cell.runs if _seed(r) == 0)
+    first = next(r for r in cell.runs if study.seed_of(r) == 0)
     entries.append(dict(
         task=task, method=method, m=size if method == 'adapter' else None,
         top_k=size if method == 'top_k' else None, lr=lr, epochs=epochs,
         run=first.get('run', ''), dev_score=cell.dev_score,
-        seeds=sorted(_seed(r) for r in cell.runs)))
+        seeds=sorted(study.seed_of(r) for r in cell.runs)))
   return entries
 
 
@@ -335,7 +331,7 @@ def peer_table(results: Sequence[Result], peers: Sequence[dict[str, Any]]
     key = (peer['task'], method, size, float(peer['lr']),
            float(peer['epochs']))
     ours = [r for r in study.runs_of(results, key)
-            if _seed(r) == int(peer.get('seed', 0))]
+            if study.seed_of(r) == int(peer.get('seed', 0))]
     row = study.run_row(ours[0]) if ours else {}
     pct = lambda v: '-' if v is None else f'{100 * v:.1f}'
     rows.append([

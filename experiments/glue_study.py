@@ -299,13 +299,13 @@ def relative_tasks(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
                    tasks: Sequence[str]) -> list[str]:
   """The tasks relative.png aggregates: the curve tasks once both have curves,
   else (a study in progress) every task with the three methods."""
-  complete = [t for t in tasks if all(
-      _curve_runs(results, t, chosen).get(m) for m in ('adapter', 'top_k',
-                                                       'full'))]
+  curves = {t: _curve_runs(results, t, chosen) for t in tasks}
+  complete = [t for t in tasks
+              if all(curves[t].get(m) for m in ('adapter', 'top_k', 'full'))]
   curve_tasks = [t for t in glue_config.CURVE_TASKS if t in complete]
   if len(curve_tasks) == len(glue_config.CURVE_TASKS) and all(
-      set(glue_config.CURVE_MS) <= {size for size, _ in _curve_runs(
-          results, t, chosen)['adapter']} for t in curve_tasks):
+      set(glue_config.CURVE_MS) <= {size for size, _ in curves[t]['adapter']}
+      for t in curve_tasks):
     return curve_tasks
   return complete
 

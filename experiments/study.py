@@ -97,7 +97,7 @@ def config_key(result: Result) -> tuple[Hashable, ...]:
           float(result.get('epochs', config.get('epochs'))))
 
 
-def _seed(result: Result) -> int:
+def seed_of(result: Result) -> int:
   return int(result.get('seed', _config(result).get('seed', 0)))
 
 
@@ -108,7 +108,7 @@ def select_configs(results: Iterable[Result], seed: int = 0
   Final-step dev scores; ties go to fewer trained parameters, then run name
   (selection.rank_key).
   """
-  pool = [r for r in results if _seed(r) == seed]
+  pool = [r for r in results if seed_of(r) == seed]
   best = selection.best_by(pool, lambda r: (r['task'], r['method']))
   return {k: config_key(r) for k, r in best.items()}
 
@@ -116,7 +116,7 @@ def select_configs(results: Iterable[Result], seed: int = 0
 def runs_of(results: Iterable[Result], key: Sequence[Hashable]
             ) -> list[Result]:
   """The runs of one configuration, ordered by seed."""
-  return sorted((r for r in results if config_key(r) == tuple(key)), key=_seed)
+  return sorted((r for r in results if config_key(r) == tuple(key)), key=seed_of)
 
 
 def mean_std_sem(values: Sequence[float]) -> tuple[float, float, float]:

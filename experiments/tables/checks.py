@@ -26,18 +26,18 @@ def _config(result: Result) -> Mapping[str, Any]:
   return result.get('config') or {}
 
 
-def _seed(result: Result) -> int:
-  return int(result.get('seed', _config(result).get('seed', 0)))
-
-
 def _pooling(result: Result) -> str:
   return _config(result).get('pooling', 'pooler')
 
 
+def _default_init(result: Result) -> bool:
+  return float(_config(result).get('init_scale', 1e-3)) == 1e-3
+
+
 def _plain(result: Result) -> bool:
   """Seed 0, the pooler head and the default init: the grid's own model."""
-  return (_seed(result) == 0 and _pooling(result) == 'pooler'
-          and float(_config(result).get('init_scale', 1e-3)) == 1e-3)
+  return (study.seed_of(result) == 0 and _pooling(result) == 'pooler'
+          and _default_init(result))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,9 +132,8 @@ def head_pairs(results: Sequence[Result]) -> HeadPairs:
   """
   by_seed = collections.defaultdict(dict)
   for r in results:
-    if float(_config(r).get('init_scale', 1e-3)) != 1e-3:
-      continue
-    by_seed[(study.config_key(r), _seed(r))][_pooling(r)] = r
+    if _default_init(r):
+      by_seed[(study.config_key(r), study.seed_of(r))][_pooling(r)] = r
   pairs = collections.defaultdict(list)
   for (key, _), heads in sorted(by_seed.items(), key=lambda kv: str(kv[0])):
     if {'pooler', 'mean'} <= set(heads):
@@ -142,6 +141,13 @@ def head_pairs(results: Sequence[Result]) -> HeadPairs:
   order = common.task_order({key[0] for key in pairs})
   return {key: pairs[key] for key in sorted(pairs, key=lambda k: (
       order.index(k[0]), k[1], k[2] or 0, k[3]))}
+
+
+def _head_means(runs: Sequence[tuple[Result, Result]], score: Score
+                ) -> tuple[float, float]:
+  """(pooler, mean pooling): the mean score over the paired seeds."""
+  return (statistics.fmean(score(p) for p, _ in runs),
+          statistics.fmean(score(m) for _, m in runs))
 
 
 def head_table(pairs: HeadPairs, score: Score) -> common.Table | None:
@@ -153,12 +159,12 @@ def head_table(pairs: HeadPairs, score: Score) -> common.Table | None:
   rows = []
   for (task, method, size, lr, epochs), runs in pairs.items():
     size_text = _size_text(method, size)
+    pooler, mean = _head_means(runs, score)
     rows.append([common.task_label(task),
                  common.METHOD_NAMES.get(method, method),
                  f'{size_text + ", " if size_text else ""}lr {lr:g}, '
-                 f'{epochs:g} epochs', str(len(runs)),
-                 f'{statistics.fmean(score(p) for p, _ in runs):.1f}',
-                 f'{statistics.fmean(score(m) for _, m in runs):.1f}'])
+                 f'{epochs:g} epochs', str(len(runs)), f'{pooler:.1f}',
+                 f'{mean:.1f}'])
   return header, rows
 
 
@@ -179,8 +185,7 @@ def evidence(checks: Sequence[EdgeCheck], pairs: HeadPairs, score: Score
                                else '; the runs past that edge are not in '
                                'yet.'))
   for (task, method, size, lr, epochs), runs in pairs.items():
-    pooler = statistics.fmean(score(p) for p, _ in runs)
-    mean = statistics.fmean(score(m) for _, m in runs)
+    pooler, mean = _head_means(runs, score)
     size_text = _size_text(method, size)
     lines.append(
         f'  - {common.task_label(task)} '
