@@ -10,6 +10,8 @@ tasks. Every task offers (see `Task`):
   evaluate(outputs, features) -> metrics ({} for an unlabeled split)
   score(metrics) -> float (best-on-dev selection)
   save_predictions(split, features, outputs, out_dir) -> path
+  prediction_summary(outputs, features) -> what the predictions look like
+      (class counts; {} if the task has none), for results.json
   describe() -> notes on the data for results.json ({} if none)
 
 where `outputs` is the list, one entry per evaluation batch, of the model's
@@ -85,6 +87,9 @@ class Task(Protocol):
 
   def save_predictions(self, split: str, features: Features, outputs: Outputs,
                        out_dir: str) -> str: ...
+
+  def prediction_summary(self, outputs: Outputs,
+                         features: Features) -> dict[str, Any]: ...
 
   def describe(self) -> dict[str, Any]: ...
 
@@ -174,6 +179,27 @@ class ClassificationTask:
         value = f'{p:.4f}' if self.label_names is None else self.label_names[p]
         writer.writerow([int(i), value])
     return path
+
+  def prediction_summary(self, outputs: Outputs,
+                         features: Features) -> dict[str, Any]:
+    """Predicted and gold counts per class (std for regression).
+
+    A run that predicts one class for every example scores the majority
+    rate (MCC 0); these counts say so directly rather than by inference.
+    """
+    predictions = self.predictions(np.concatenate(outputs))
+    if self.label_names is None:
+      summary = dict(prediction_std=float(np.std(predictions)))
+      if features.labels is not None:
+        summary['gold_std'] = float(np.std(features.labels))
+      return summary
+    def counts(ids):
+      found = np.bincount(np.asarray(ids), minlength=len(self.label_names))
+      return {name: int(n) for name, n in zip(self.label_names, found)}
+    summary = dict(predicted=counts(predictions))
+    if features.labels is not None:
+      summary['gold'] = counts(features.labels)
+    return summary
 
   def describe(self) -> dict[str, Any]:
     return self.notes()
@@ -301,6 +327,12 @@ class SpanTask:
     with atomic.atomic_open(path, 'w', encoding='utf-8') as f:
       json.dump(self.answers(outputs, features), f)
     return path
+
+  def prediction_summary(self, outputs: Outputs,
+                         features: Features) -> dict[str, Any]:
+    """Nothing to count: answers are spans."""
+    del outputs, features
+    return {}
 
   def describe(self) -> dict[str, Any]:
     return self.notes()

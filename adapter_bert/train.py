@@ -601,6 +601,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       score=final.get('score', -math.inf), schedule=config.schedule,
       test=test_metrics,
       train_seconds=progress['train_seconds'], **report)
+  dev_split = task.eval_splits[0] if task.eval_splits else None
+  if latest.get(dev_split, (None,))[0] == step:  # The final step's outputs.
+    summary = task.prediction_summary(latest[dev_split][1], evals[dev_split])
+    if summary:
+      results['dev_predictions'] = summary
   if data_notes:
     results['data'] = data_notes
   _write_json(os.path.join(workdir, 'results.json'), results)

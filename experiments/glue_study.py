@@ -368,18 +368,12 @@ def _plot_relative(relative: dict[str, list[tuple[float, list[float]]]],
   return plots.save_figure(fig, path)
 
 
-def no_true_negatives(result: Result) -> bool:
-  """Whether a binary F1 task's final dev metrics say TN = 0.
-
-  With no true negative, TP + FP + FN is every example, so accuracy = TP / N
-  and F1 = 2TP / (TP + N) = 2 acc / (1 + acc) exactly: no negative example
-  was classified right, as when the positive class is predicted everywhere.
-  """
-  dev = result.get('dev') or {}
-  if 'f1' not in dev or 'accuracy' not in dev:
-    return False
-  acc = float(dev['accuracy'])
-  return abs(float(dev['f1']) - 2 * acc / (1 + acc)) < 1e-9
+def _constant_value(result: Result) -> str:
+  """What a constant-predicting run predicts: its class, or 'one score'."""
+  predicted = result['dev_predictions'].get('predicted')
+  if not predicted:
+    return 'one score'
+  return f"'{max(predicted, key=predicted.get)}'"
 
 
 def chance_lines(grid: Sequence[Result], chosen: dict[str, dict[str, Any]],
@@ -407,6 +401,35 @@ def chance_lines(grid: Sequence[Result], chosen: dict[str, dict[str, Any]],
   return lines
 
 
+def constant_lines(grid: Sequence[Result], chosen: dict[str, dict[str, Any]],
+                   tasks: Sequence[str]) -> list[str]:
+  """Table 1 cells where some seed's final step predicts a constant.
+
+  Such a run scores what a constant predictor scores (the majority class's
+  accuracy, an MCC or correlation of 0): the cell measures a failure to
+  train, not the method's capacity.
+  """
+  lines = []
+  for label, _, _ in ROWS:
+    found = []
+    for task in tasks:
+      key = chosen[label].get(task)
+      if key is None:
+        continue
+      runs = [r for r in study.runs_of(grid, key)
+              if study.constant_prediction(r) is not None]
+      constant = [r for r in runs if study.constant_prediction(r)]
+      if constant:
+        values = sorted({_constant_value(r) for r in constant})
+        found.append(f'{common.task_label(task)} ({len(constant)} of '
+                     f'{len(runs)} seeds; {", ".join(values)})')
+    if found:
+      lines.append(f'- {label} predicts one value for every dev example on '
+                   f'{"; ".join(found)}: there it scores what a constant '
+                   'predictor scores, not what the method can learn.')
+  return lines
+
+
 def long_training_table(results: Sequence[Result],
                         chosen: dict[str, dict[str, Any]],
                         tasks: Sequence[str]) -> common.Table | None:
@@ -428,8 +451,7 @@ def long_training_table(results: Sequence[Result],
       for k in (key, long_key):
         runs = [r for r in study.runs_of(results, k)
                 if int(r.get('seed', 0)) == 0 and _is_default_model(r)]
-        scores.append((f'{_metric(runs[0], task):.1f}'
-                       + (' (TN = 0)' if no_true_negatives(runs[0]) else ''))
+        scores.append(study.score_text(_metric(runs[0], task), runs[0])
                       if runs else None)
       if scores[1] is None:
         continue
@@ -490,6 +512,7 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   edge_checks = checks.edge_checks(results, chosen, tasks)
   head_pairs = checks.head_pairs(results)
   lines += chance_lines(grid, chosen, tasks)
+  lines += constant_lines(grid, chosen, tasks)
   found = checks.evidence(edge_checks, head_pairs, score)
   if found:
     lines += ['- What the checks of the selection say so far (seed 0 unless '
@@ -515,10 +538,7 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   long_table = long_training_table(results, chosen, tasks)
   if long_table:
     lines += ['## Longer training (10 epochs, seed 0)', '',
-              common.to_markdown(long_table),
-              'TN = 0: F1 = 2 acc / (1 + acc) exactly, so no negative dev '
-              'example was classified right (the positive class predicted '
-              'everywhere gives this).', '']
+              common.to_markdown(long_table), study.CONSTANT_NOTE, '']
   edges = checks.edge_table(edge_checks, score)
   heads = checks.head_table(head_pairs, score)
   if edges or heads:
@@ -545,8 +565,10 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
       lambda t: f'{common.task_label(t)} dev {PAPER_METRIC[t]} (x100)',
       os.path.join(out_dir, 'lr.png'))
   lines += ['## Dev score against learning rate (seed 0)', '',
-            common.to_markdown(learning_rate.table(seed0, score, tasks)),
-            '![lr.png](lr.png)', '']
+            common.to_markdown(learning_rate.table(
+                seed0, score, tasks, mark=study.CONSTANT_MARK,
+                marked=study.constant_prediction)),
+            study.CONSTANT_NOTE, '', '![lr.png](lr.png)', '']
   fileio.write_text(paths['report'], '\n'.join(lines))
   return paths
 

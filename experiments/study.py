@@ -21,7 +21,11 @@ Result = selection.Result
 RUN_COLUMNS = ('run', 'task', 'method', 'm', 'top_k', 'lr', 'epochs', 'seed',
                'schedule', 'packed', 'size', 'init_scale', 'pooling',
                'trained_params', 'trained_share', 'dev_score', 'train_s',
-               'test_accuracy')
+               'test_accuracy', 'constant_prediction')
+# Marks a score whose run predicted one value for every dev example.
+CONSTANT_MARK = '†'
+CONSTANT_NOTE = ('† the final step predicts one class (STS-B: one score) for '
+                 'every dev example (results.json `dev_predictions`).')
 
 
 def _config(result: Result) -> dict[str, Any]:
@@ -38,6 +42,29 @@ def _test_accuracy(result: Result) -> float | None:
 
 def _blank(value: Any) -> Any:
   return '' if value is None else value
+
+
+def constant_prediction(result: Result) -> bool | None:
+  """Whether the final step predicts one value for every dev example.
+
+  One class everywhere (classification), or predicted scores whose spread is
+  under 1e-4 of the gold scores' (regression): the run learned nothing of
+  the input, whatever its metric says. None if the run has no
+  `dev_predictions` (it predates them).
+  """
+  summary = result.get('dev_predictions')
+  if not summary:
+    return None
+  if 'predicted' in summary:
+    counts = list(summary['predicted'].values())
+    return max(counts) == sum(counts)
+  return summary['prediction_std'] <= 1e-4 * summary.get('gold_std', 1.0)
+
+
+def score_text(value: float, result: Result) -> str:
+  """A x100 score to one decimal, marked if its run predicts a constant."""
+  return f'{value:.1f}' + (CONSTANT_MARK if constant_prediction(result)
+                           else '')
 
 
 def run_row(result: Result) -> dict[str, Any]:
@@ -73,7 +100,8 @@ def run_row(result: Result) -> dict[str, Any]:
       trained_share=round(float(share), 6),
       dev_score=round(100 * selection.score(result), 4),
       train_s=round(float(result.get('train_seconds', 0.0)), 1),
-      test_accuracy='' if test is None else round(100 * test, 4))
+      test_accuracy='' if test is None else round(100 * test, 4),
+      constant_prediction=_blank(constant_prediction(result)))
 
 
 def runs_csv(results: Iterable[Result]) -> str:

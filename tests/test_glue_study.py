@@ -13,7 +13,7 @@ from experiments import selection
 
 
 def _write(root, task, method, size, lr, seed, metric, value, params,
-           best=0.99, epochs=3.0, **config):
+           best=0.99, epochs=3.0, predicted=None, **config):
   extra = ''.join(f'-{k}{v}' for k, v in sorted(config.items()))
   name = f'{task}-{method}-{size}-{lr:g}-ep{epochs:g}-s{seed}{extra}'
   d = root / name
@@ -26,6 +26,8 @@ def _write(root, task, method, size, lr, seed, metric, value, params,
       seed=seed, score=float(np.mean(list(dev.values()))), best_score=best,
       dev=dev, trainable_params=params, total_params=10_000,
       trainable_share=params / 10_000, train_seconds=10.0, schedule='official',
+      **({} if predicted is None else dict(dev_predictions=dict(
+          predicted=predicted))),
       config=dict(dict(method=method, m=m, top_k=top_k, lr=lr, epochs=epochs,
                        seed=seed, init_scale=1e-3, packing=False,
                        pooling='pooler'), **config))))
@@ -170,21 +172,27 @@ def test_relative_points_are_per_task_gaps_to_full_fine_tuning(tmp_path):
   assert glue_study.relative_points(results, chosen, ['mrpc']) == {}
 
 
-def test_no_true_negatives_is_read_from_f1_and_accuracy():
-  from sklearn import metrics  # pylint: disable=g-import-not-at-top
-  labels = np.array([1] * 279 + [0] * 129)  # MRPC dev's 68.4% positive.
-  def dev(predictions):
-    return dict(dev=dict(f1=metrics.f1_score(labels, predictions),
-                         accuracy=metrics.accuracy_score(labels, predictions)))
-  everywhere = np.ones_like(labels)
-  assert glue_study.no_true_negatives(dev(everywhere))
-  missed = everywhere.copy()
-  missed[:5] = 0  # Five positives called negative: still no true negative.
-  assert glue_study.no_true_negatives(dev(missed))
-  one_right = everywhere.copy()
-  one_right[-1] = 0  # One negative classified right.
-  assert not glue_study.no_true_negatives(dev(one_right))
-  assert not glue_study.no_true_negatives(dict(dev=dict(matthews_corrcoef=0.0)))
+def test_constant_predictions_are_named_in_claims_and_marked(tmp_path):
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  # LayerNorm-only on RTE: seeds 1 and 2 of its point predict one class.
+  for seed in (1, 2):
+    _write(runs, 'rte', 'layernorm', None, 1e-3, seed, 'accuracy', 0.527, 50,
+           predicted=dict(entailment=277, not_entailment=0))
+  # A seed-0 run off the selected point that predicts one class too.
+  _write(runs, 'rte', 'layernorm', None, 1e-2, 0, 'accuracy', 0.50, 50,
+         predicted=dict(entailment=277, not_entailment=0))
+  glue_study.write_study(str(runs), str(tmp_path / 'out'))
+  report = (tmp_path / 'out' / 'report.md').read_text()
+  assert ("- LayerNorm only predicts one value for every dev example on RTE "
+          "(2 of 2 seeds; 'entailment')") in report
+  assert 'Adapters (8-256) predicts' not in report
+  # The lr table marks the seed-0 run that predicts a constant.
+  assert '| RTE | LayerNorm | 0.001: 59.0, 0.01: 49.0† |' in report
+  csv_rows = (tmp_path / 'out' / 'runs.csv').read_text().splitlines()
+  assert csv_rows[0].endswith(',constant_prediction')
+  marked = [r for r in csv_rows if 'rte-layernorm-None-0.001-ep3-s1' in r]
+  assert marked[0].endswith(',True')
 
 
 def test_seed_sweep_adds_seeds_at_the_selected_points(tmp_path):

@@ -42,10 +42,17 @@ def line_label(line: Line) -> str:
   return f'{name} {"m" if method == "adapter" else "k"}={size}'
 
 
-def table(runs: Sequence[Result], score: Score, tasks: Sequence[str]
+def table(runs: Sequence[Result], score: Score, tasks: Sequence[str], *,
+          mark: str = '', marked: Callable[[Result], Any] = lambda r: False
           ) -> common.Table:
-  """A row per task and (method, size); the cell lists lr: score."""
+  """A row per task and (method, size); the cell lists lr: score.
+
+  A score whose run `marked` says is special (say, one that predicts a
+  constant) is followed by `mark`.
+  """
   by_task = lines(runs, score)
+  marks = {(r['task'], (r['method'], selection.size(r)), float(r['lr']))
+           for r in runs if marked(r)}
   header = ['Task', 'Method', 'dev score at each lr (seed 0)',
             'spread (max - min)']
   rows = []
@@ -53,7 +60,9 @@ def table(runs: Sequence[Result], score: Score, tasks: Sequence[str]
     for line, points in by_task.get(task, {}).items():
       scores = [s for _, s in points]
       rows.append([common.task_label(task), line_label(line),
-                   ', '.join(f'{lr:g}: {s:.1f}' for lr, s in points),
+                   ', '.join(f'{lr:g}: {s:.1f}'
+                             + (mark if (task, line, lr) in marks else '')
+                             for lr, s in points),
                    f'{max(scores) - min(scores):.1f}' if len(scores) > 1
                    else '-'])
   return header, rows
