@@ -19,6 +19,9 @@ Reads the committed runs alone (results.json per run) and writes, under --out:
                   the MRPC m=64 adapters; the pipeline's ablation stage);
                   ablation_mean_pooling.png the same with a mean-pooling
                   head (sweep=study_pooling).
+  discussion.md   (written by hand, read) why the claims that fail here fail;
+                  appended to report.md with any number of it that the
+                  tables no longer contain marked stale.
 Every score is the final step's (as the official code), on a 0-100 scale; the
 per-task number is the metric the paper's Table 1 prints (MCC for CoLA, F1
 for MRPC, Spearman for STS-B, accuracy otherwise), while selection ranks the
@@ -43,6 +46,7 @@ from experiments import paper_results
 from experiments import selection
 from experiments import study
 from experiments.tables import ablation
+from experiments.tables import discussion
 from experiments.tables import checks
 from experiments.tables import claims
 from experiments.tables import common
@@ -59,6 +63,8 @@ ROWS = (('Adapters (8-256)', 'adapter', None), ('Adapters (64)', 'adapter', 64),
         ('Variable FT (best k)', 'top_k', None),
         ('LayerNorm only', 'layernorm', None))
 DEFAULT_EPOCHS = 3.0
+# Hand-written, beside the report; its numbers are checked against it.
+DISCUSSION = 'discussion.md'
 LONG_EPOCHS = glue_config.STUDY_LONG_EPOCHS
 # Metrics whose chance level is 0 (a constant prediction scores exactly 0).
 CORRELATION_METRICS = ('matthews_corrcoef', 'spearman', 'pearson')
@@ -569,6 +575,8 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
                 seed0, score, tasks, mark=study.CONSTANT_MARK,
                 marked=study.constant_prediction)),
             study.CONSTANT_NOTE, '', '![lr.png](lr.png)', '']
+  lines += discussion.section(os.path.join(out_dir, DISCUSSION),
+                              '\n'.join(lines))
   fileio.write_text(paths['report'], '\n'.join(lines))
   return paths
 

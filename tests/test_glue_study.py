@@ -182,8 +182,13 @@ def test_constant_predictions_are_named_in_claims_and_marked(tmp_path):
   # A seed-0 run off the selected point that predicts one class too.
   _write(runs, 'rte', 'layernorm', None, 1e-2, 0, 'accuracy', 0.50, 50,
          predicted=dict(entailment=277, not_entailment=0))
+  (tmp_path / 'out').mkdir()
+  (tmp_path / 'out' / 'discussion.md').write_text(
+      'RTE LayerNorm-only: 59.0 at seed 0; once 61.5.\n')
   glue_study.write_study(str(runs), str(tmp_path / 'out'))
   report = (tmp_path / 'out' / 'report.md').read_text()
+  assert report.endswith('RTE LayerNorm-only: 59.0 at seed 0; once 61.5.\n')
+  assert '**Stale:** 61.5 no longer appear' in report
   assert ("- LayerNorm only predicts one value for every dev example on RTE "
           "(2 of 2 seeds; 'entailment')") in report
   assert 'Adapters (8-256) predicts' not in report
