@@ -238,10 +238,13 @@ def selected_table(results: Sequence[Result],
       grid = sum(1 for r in results if r['task'] == task
                  and r['method'] == method and study.seed_of(r) == 0)
       tests = [study.run_row(r)['test_accuracy'] for r in cell.runs]
+      first = next(r for r in cell.runs if study.seed_of(r) == 0)
       rows.append([_label(task), METHOD_LABELS[method],
-                   _config_text(method, cell.key), f'{cell.dev_score:.1f}',
-                   str(grid), ', '.join(str(study.seed_of(r)) for r in cell.runs),
-                   ', '.join('-' if t == '' else f'{t:.1f}' for t in tests),
+                   _config_text(method, cell.key),
+                   study.score_text(cell.dev_score, first), str(grid),
+                   ', '.join(str(study.seed_of(r)) for r in cell.runs),
+                   ', '.join('-' if t == '' else study.score_text(t, r)
+                             for t, r in zip(tests, cell.runs)),
                    f'{100 * cell.trained_share:.2f}%'])
   return header, rows
 
@@ -441,7 +444,8 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
   lines += claim(cells, tasks) + ['', '![params.png](params.png)', '',
                                   '## Selected configurations', '',
                                   common.to_markdown(
-                                      selected_table(results, cells))]
+                                      selected_table(results, cells)),
+                                  study.CONSTANT_NOTE, '']
   lines += ['## Reproduce', '', '```', REPRODUCE, '```', '']
   if peers:
     lines += ['## AdapterHub 1.3 peer (same split, recipe and seed)', '',

@@ -23,9 +23,10 @@ RUN_COLUMNS = ('run', 'task', 'method', 'm', 'top_k', 'lr', 'epochs', 'seed',
                'trained_params', 'trained_share', 'dev_score', 'train_s',
                'test_accuracy', 'constant_prediction')
 # Marks a score whose run predicted one value for every dev example.
-CONSTANT_MARK = '†'
-CONSTANT_NOTE = ('† the final step predicts one class (STS-B: one score) for '
-                 'every dev example (results.json `dev_predictions`).')
+CONSTANT_MARK = '‡'
+CONSTANT_NOTE = ('‡ the run\'s final step predicts one class (regression: '
+                 'one score) for every dev example (results.json '
+                 '`dev_predictions`).')
 
 
 def _config(result: Result) -> dict[str, Any]:

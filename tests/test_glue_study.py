@@ -193,7 +193,7 @@ def test_constant_predictions_are_named_in_claims_and_marked(tmp_path):
           "(2 of 2 seeds; 'entailment')") in report
   assert 'Adapters (8-256) predicts' not in report
   # The lr table marks the seed-0 run that predicts a constant.
-  assert '| RTE | LayerNorm | 0.001: 59.0, 0.01: 49.0† |' in report
+  assert '| RTE | LayerNorm | 0.001: 59.0, 0.01: 49.0‡ |' in report
   csv_rows = (tmp_path / 'out' / 'runs.csv').read_text().splitlines()
   assert csv_rows[0].endswith(',constant_prediction')
   marked = [r for r in csv_rows if 'rte-layernorm-None-0.001-ep3-s1' in r]
