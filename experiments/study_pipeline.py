@@ -3,7 +3,7 @@ r"""One command runs a whole study, stage by stage, resuming where it stopped.
   python -m experiments.study_pipeline --study=glue
   python -m experiments.study_pipeline --study=extra --stages=grid,seeds
   python -m experiments.study_pipeline --study=peft --dry_run
-  python -m experiments.study_pipeline --study=glue,extra,peft   # A queue.
+  python -m experiments.study_pipeline --study=glue,peft,extra   # A queue.
 
 A study is a list of stages; a stage is a list of commands of this
 repository's entry points: sweeps, which skip every run whose results.json is
