@@ -569,7 +569,8 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   paths['lr'] = learning_rate.plot(
       seed0, score, tasks,
       lambda t: f'{common.task_label(t)} dev {PAPER_METRIC[t]} (x100)',
-      os.path.join(out_dir, 'lr.png'))
+      os.path.join(out_dir, 'lr.png'), marked=study.constant_prediction,
+      marked_label=f'{study.CONSTANT_MARK} constant prediction')
   lines += ['## Dev score against learning rate (seed 0)', '',
             common.to_markdown(learning_rate.table(
                 seed0, score, tasks, mark=study.CONSTANT_MARK,

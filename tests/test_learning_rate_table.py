@@ -67,3 +67,30 @@ def test_plot_draws_only_lines_with_two_learning_rates(tmp_path,
   assert os.path.getsize(path) > 0
   # RTE has no line with two lrs, so only MRPC's panel is drawn.
   assert drawn == ['Adapters m=64', 'Full FT']
+
+
+def test_plot_crosses_marked_points_on_drawn_lines_only(tmp_path, monkeypatch):
+  matplotlib = pytest.importorskip('matplotlib')
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  crossed = []
+  real_scatter = plt.Axes.scatter
+
+  def spy(ax, x, y, **kwargs):
+    crossed.append((list(x), list(y), kwargs.get('label')))
+    return real_scatter(ax, x, y, **kwargs)
+
+  monkeypatch.setattr(plt.Axes, 'scatter', spy)
+  # MRPC m=64 at 3e-3 is marked; m=8 (one lr, no line) and RTE too.
+  marked = lambda r: r['lr'] == 3e-3 or r['method'] == 'full' and (
+      r['task'] == 'rte') or r.get('m') == 8
+  learning_rate.plot(RUNS, _score, ['rte', 'mrpc'], str.upper,
+                     str(tmp_path / 'lr.png'), marked=marked,
+                     marked_label='constant')
+  assert crossed == [([3e-3], [81.2], 'constant')]
+
+
+def test_table_marks_the_picked_runs():
+  _, rows = learning_rate.table(RUNS, _score, ['mrpc'], mark='*',
+                                marked=lambda r: r['lr'] == 3e-3)
+  assert rows[1][2] == '0.0003: 83.8, 0.001: 87.3, 0.003: 81.2*'

@@ -69,8 +69,14 @@ def table(runs: Sequence[Result], score: Score, tasks: Sequence[str], *,
 
 
 def plot(runs: Sequence[Result], score: Score, tasks: Sequence[str],
-         ylabel: Callable[[str], str], path: str) -> str:
-  """One panel per task: a line per (method, size) with 2+ lrs."""
+         ylabel: Callable[[str], str], path: str, *,
+         marked: Callable[[Result], Any] = lambda r: False,
+         marked_label: str = '') -> str:
+  """One panel per task: a line per (method, size) with 2+ lrs.
+
+  Points of runs that `marked` picks (say, constant predictions) get a black
+  cross over their marker, labelled `marked_label` in each panel's legend.
+  """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -78,6 +84,11 @@ def plot(runs: Sequence[Result], score: Score, tasks: Sequence[str],
   # A line needs two learning rates to say anything about robustness.
   by_task = {t: {l: p for l, p in by_line.items() if len(p) > 1}
              for t, by_line in lines(runs, score).items()}
+  crosses = collections.defaultdict(list)
+  for r in runs:
+    line = (r['method'], selection.size(r))
+    if marked(r) and line in by_task.get(r['task'], {}):
+      crosses[r['task']].append((float(r['lr']), score(r)))
   shown = [t for t in tasks if by_task.get(t)]
   # One colour per (method, size) in every panel.
   every_line = sorted({l for t in shown for l in by_task[t]},
@@ -90,6 +101,10 @@ def plot(runs: Sequence[Result], score: Score, tasks: Sequence[str],
       lrs, scores = zip(*points)
       ax.plot(lrs, scores, marker='o', color=colour[line],
               label=line_label(line))
+    if crosses[task]:
+      lrs, scores = zip(*crosses[task])
+      ax.scatter(lrs, scores, marker='x', s=60, color='black', zorder=3,
+                 label=marked_label or None)
     plots.log_x_panel(ax, 'Learning rate', ylabel(task),
                       f'{common.task_label(task)}: dev score against lr',
                       legend='x-small')
