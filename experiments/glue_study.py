@@ -523,6 +523,8 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   if found:
     lines += ['- What the checks of the selection say so far (seed 0 unless '
               'stated; "Checks" below):'] + found
+  if os.path.exists(os.path.join(out_dir, DISCUSSION)):
+    lines += ['- Why: the hand-written section at the end of this report.']
   lines += ['']
   for path in plot_curves(results, chosen, tasks, out_dir):
     name = os.path.basename(path)

@@ -189,6 +189,7 @@ def test_constant_predictions_are_named_in_claims_and_marked(tmp_path):
   report = (tmp_path / 'out' / 'report.md').read_text()
   assert report.endswith('RTE LayerNorm-only: 59.0 at seed 0; once 61.5.\n')
   assert '**Stale:** 61.5 no longer appear' in report
+  assert '- Why: the hand-written section at the end of this report.' in report
   assert ("- LayerNorm only predicts one value for every dev example on RTE "
           "(2 of 2 seeds; 'entailment')") in report
   assert 'Adapters (8-256) predicts' not in report
