@@ -30,3 +30,18 @@ def test_python_api_snippet_runs(capsys):
   assert namespace['logits'].shape == (1, 2)
   assert np.isfinite(np.asarray(namespace['logits'])).all()
   assert '(1, 2)' in capsys.readouterr().out
+
+
+def test_glue_results_table_numbers_are_in_the_committed_report():
+  """The README's GLUE table copies the generated report; stale copies fail."""
+  from experiments.tables import discussion  # pylint: disable=g-import-not-at-top
+  section = _readme().split('### The GLUE study on minilm-l6', 1)[1]
+  section = section.split('\n### ', 1)[0]
+  ours = [line for line in section.splitlines()
+          if line.startswith('| ') and not line.startswith('| *Paper')]
+  assert len(ours) >= 6, 'the README lost its GLUE results table'
+  with open(os.path.join(REPO, 'experiments', 'results', 'glue_minilm',
+                         'report.md'), encoding='utf-8') as f:
+    report = f.read()
+  stale = discussion.stale_numbers('\n'.join(ours), report)
+  assert not stale, f'README GLUE table numbers not in report.md: {stale}'
