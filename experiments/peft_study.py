@@ -189,7 +189,8 @@ def lr_grid_markdown(results: Sequence[Result], lrs: dict[str, float]
   for r in results:
     if (r['task'] == SELECTION_TASK and int(_get(r, 'seed', 0)) == 0
         and (budget(r) == '1%' or selection.size(r) is None)):
-      grid[r['method']][float(_get(r, 'lr'))] = 100 * selection.score(r)
+      grid[r['method']][float(_get(r, 'lr'))] = study.score_text(
+          100 * selection.score(r), r)
   lines = ['| Method | lr: selection score (mean of F1 and accuracy) |',
            '|---|---|']
   for method in peft_config.METHODS:
@@ -197,7 +198,7 @@ def lr_grid_markdown(results: Sequence[Result], lrs: dict[str, float]
       continue
     points = ', '.join(
         f"{'**' if math.isclose(lr, lrs.get(method, -1)) else ''}{lr:g}: "
-        f"{score:.1f}{'**' if math.isclose(lr, lrs.get(method, -1)) else ''}"
+        f"{score}{'**' if math.isclose(lr, lrs.get(method, -1)) else ''}"
         for lr, score in sorted(grid[method].items()))
     lines.append(f'| {METHOD_LABELS[method]} | {points} |')
   return lines
@@ -303,6 +304,11 @@ def report_markdown(results, lrs, tables, benchmark, benchmark_path) -> str:
             '(125M and 355M parameters against 22.7M), many more epochs and '
             'their own grids: compare orderings, not values.', '']
   lines += hu_markdown(TASKS)
+  constant = sorted(r.get('run', '?') for r in results
+                    if study.constant_prediction(r))
+  lines += ['', '## Runs that learned nothing of the input', '',
+            study.CONSTANT_NOTE + ' Such runs here: '
+            + (', '.join(constant) if constant else 'none') + '.']
   return '\n'.join(lines) + '\n'
 
 

@@ -96,6 +96,7 @@ def test_lr_selection_budgets_and_cells(tmp_path):
   assert '| LoRA | r' not in report  # Sizes print as key=value.
   assert 'lora_rank=25' in report and 'lora_rank=2 ' in report
   assert 'RoBERTa-base | LoRA | 0.3M | 89.7 ± 0.7' in report
+  assert 'Such runs here: none.' in report
   with open(paths['runs']) as f:
     assert len(list(csv.DictReader(f))) == len(results)
   assert os.path.getsize(paths['plot']) > 1000
@@ -108,3 +109,19 @@ def test_no_runs_is_an_error(tmp_path):
     assert str(tmp_path) in str(e)
   else:
     raise AssertionError('expected a ValueError')
+
+
+def test_constant_predictions_are_marked_and_listed(tmp_path):
+  runs, out = tmp_path / 'runs', tmp_path / 'out'
+  best, _ = _make_runs(str(runs), np.random.default_rng(3))
+  worst = next(lr for lr in LRS['lora'] if lr != best['lora'])
+  path = os.path.join(runs, f'mrpc-lora-25-{worst:g}-s0', 'results.json')
+  with open(path) as f:
+    result = json.load(f)
+  result['dev_predictions'] = dict(predicted={'0': 0, '1': 408})
+  with open(path, 'w') as f:
+    json.dump(result, f)
+  report = open(peft_study.write_study(str(runs), str(out))['report']).read()
+  lora = next(l for l in report.splitlines() if l.startswith('| LoRA |'))
+  assert f'{worst:g}: ' in lora and '‡' in lora.split(f'{worst:g}: ')[1][:6]
+  assert f'Such runs here: mrpc-lora-25-{worst:g}-s0.' in report
