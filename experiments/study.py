@@ -14,6 +14,9 @@ import math
 import statistics
 from typing import Any, Hashable, Iterable, Sequence
 
+import numpy as np
+
+from adapter_bert import metrics as metrics_lib
 from experiments import fileio
 from experiments import selection
 
@@ -60,6 +63,26 @@ def constant_prediction(result: Result) -> bool | None:
     counts = list(summary['predicted'].values())
     return max(counts) == sum(counts)
   return summary['prediction_std'] <= 1e-4 * summary.get('gold_std', 1.0)
+
+
+def best_constant_score(result: Result, metric: str) -> float | None:
+  """`metric` (0-1) of the best constant prediction on the run's dev labels.
+
+  What a model that learned nothing of the input can score: the majority
+  class's accuracy, the positive class's F1, 0 for a correlation. Read from
+  the gold counts of `dev_predictions`; None without them. A regression's
+  constant correlates with nothing: 0.
+  """
+  summary = result.get('dev_predictions') or {}
+  if 'gold_std' in summary:
+    return 0.0
+  gold = summary.get('gold')
+  if not gold:
+    return None
+  labels = np.repeat(np.arange(len(gold)), list(gold.values()))
+  return max(metrics_lib.compute_metrics(
+      [metric], np.full_like(labels, c), labels)[metric]
+             for c in range(len(gold)))
 
 
 def score_text(value: float, result: Result) -> str:

@@ -13,7 +13,7 @@ from experiments import selection
 
 
 def _write(root, task, method, size, lr, seed, metric, value, params,
-           best=0.99, epochs=3.0, predicted=None, **config):
+           best=0.99, epochs=3.0, predicted=None, gold=None, **config):
   extra = ''.join(f'-{k}{v}' for k, v in sorted(config.items()))
   name = f'{task}-{method}-{size}-{lr:g}-ep{epochs:g}-s{seed}{extra}'
   d = root / name
@@ -27,7 +27,7 @@ def _write(root, task, method, size, lr, seed, metric, value, params,
       dev=dev, trainable_params=params, total_params=10_000,
       trainable_share=params / 10_000, train_seconds=10.0, schedule='official',
       **({} if predicted is None else dict(dev_predictions=dict(
-          predicted=predicted))),
+          predicted=predicted, **({} if gold is None else dict(gold=gold))))),
       config=dict(dict(method=method, m=m, top_k=top_k, lr=lr, epochs=epochs,
                        seed=seed, init_scale=1e-3, packing=False,
                        pooling='pooler'), **config))))
@@ -181,7 +181,8 @@ def test_constant_predictions_are_named_in_claims_and_marked(tmp_path):
            predicted=dict(entailment=277, not_entailment=0))
   # A seed-0 run off the selected point that predicts one class too.
   _write(runs, 'rte', 'layernorm', None, 1e-2, 0, 'accuracy', 0.50, 50,
-         predicted=dict(entailment=277, not_entailment=0))
+         predicted=dict(entailment=277, not_entailment=0),
+         gold=dict(entailment=146, not_entailment=131))
   (tmp_path / 'out').mkdir()
   (tmp_path / 'out' / 'discussion.md').write_text(
       'RTE LayerNorm-only: 59.0 at seed 0; once 61.5.\n')
@@ -193,6 +194,9 @@ def test_constant_predictions_are_named_in_claims_and_marked(tmp_path):
   assert ("- LayerNorm only predicts one value for every dev example on RTE "
           "(2 of 2 seeds; 'entailment')") in report
   assert 'Adapters (8-256) predicts' not in report
+  # RTE's labels are known from that run; MRPC's are not.
+  assert ('| Best constant prediction (dev labels) | - | 0% | '
+          f'{100 * 146 / 277:.1f} | - | - |') in report
   # The lr table marks the seed-0 run that predicts a constant.
   assert '| RTE | LayerNorm | 0.001: 59.0, 0.01: 49.0‡ |' in report
   csv_rows = (tmp_path / 'out' / 'runs.csv').read_text().splitlines()

@@ -78,3 +78,20 @@ def test_size_of_each_method():
            for method in ('adapter', 'top_k', 'lora', 'prefix', 'ia3', 'full')}
   assert sizes == {'adapter': 64, 'top_k': 3, 'lora': 8, 'prefix': 16,
                    'ia3': None, 'full': None}
+
+
+def test_best_constant_score_matches_scikit_learn():
+  from sklearn import metrics  # pylint: disable=g-import-not-at-top
+
+  def run(gold):
+    return dict(dev_predictions=dict(predicted=gold, gold=gold))
+  rte = run({'entailment': 146, 'not_entailment': 131})
+  assert study.best_constant_score(rte, 'accuracy') == pytest.approx(146 / 277)
+  mrpc = run({'0': 129, '1': 279})
+  labels = np.array([0] * 129 + [1] * 279)
+  assert study.best_constant_score(mrpc, 'f1') == pytest.approx(
+      metrics.f1_score(labels, np.ones_like(labels)))
+  assert study.best_constant_score(mrpc, 'matthews_corrcoef') == 0.0
+  stsb = dict(dev_predictions=dict(prediction_std=0.5, gold_std=1.5))
+  assert study.best_constant_score(stsb, 'spearman') == 0.0
+  assert study.best_constant_score({}, 'accuracy') is None
