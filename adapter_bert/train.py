@@ -570,7 +570,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                      config=json.loads(config.to_json()), backbone=backbone,
                      label_names=task.label_names, report=report,
                      head=task.head)
-  test_metrics = {}
+  test_metrics, test_predictions = {}, {}
   if config.predict:
     for split in task.test_splits:
       s = (evals[split] if split in evals else
@@ -588,6 +588,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       metrics = task.evaluate(outputs, s)
       if metrics:
         test_metrics[split] = metrics
+        summary = task.prediction_summary(outputs, s)
+        if summary:
+          test_predictions[split] = summary
   results = dict(
       status='done', task=config.task, method=config.method, m=config.m,
       lr=config.lr, epochs=config.epochs, seed=config.seed,
@@ -606,6 +609,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     summary = task.prediction_summary(latest[dev_split][1], evals[dev_split])
     if summary:
       results['dev_predictions'] = summary
+  if test_predictions:  # Labelled test splits only (the extra tasks').
+    results['test_predictions'] = test_predictions
   if data_notes:
     results['data'] = data_notes
   _write_json(os.path.join(workdir, 'results.json'), results)

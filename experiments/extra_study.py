@@ -181,6 +181,22 @@ def averages(cells: dict[tuple[str, str], Cell], tasks: Sequence[str]
   return out
 
 
+def majority_accuracy(results: Sequence[Result], task: str) -> float | None:
+  """x100: the test accuracy of predicting the majority class everywhere.
+
+  From the test labels' counts a run of `task` recorded (`test_predictions`);
+  None if no run did.
+  """
+  for r in results:
+    if r['task'] != task:
+      continue
+    for split in r.get('test_predictions') or {}:
+      value = study.best_constant_score(r, 'accuracy', split)
+      if value is not None:
+        return 100 * value
+  return None
+
+
 def table2(results: Sequence[Result], cells: dict[tuple[str, str], Cell]
            ) -> Table:
   """Our columns and the paper's, a row per dataset, average and share rows."""
@@ -188,12 +204,15 @@ def table2(results: Sequence[Result], cells: dict[tuple[str, str], Cell]
   info = dataset_info(results)
   header = (['Dataset', 'Classes', 'Train examples']
             + [f'{METHOD_LABELS[m]} (ours)' for m in METHODS]
+            + ['Majority class (ours)']
             + [f'{METHOD_LABELS[m]} (paper†)' for m in METHODS])
   rows = []
   for task in tasks:
     classes, train = info.get(task, ('-', '-'))
+    majority = majority_accuracy(results, task)
     rows.append([_label(task), str(classes), str(train)]
                 + [_ours(cells.get((task, m))) for m in METHODS]
+                + ['-' if majority is None else f'{majority:.1f}']
                 + [_paper(_name(task), m) for m in METHODS])
   means = averages(cells, tasks)
   n = len(tasks)
@@ -211,14 +230,18 @@ def table2(results: Sequence[Result], cells: dict[tuple[str, str], Cell]
               if _name(t) in paper_results.EXTRA_TABLE2]
     return f'{statistics.fmean(values):.1f}' if values else '-'
 
+  majorities = [majority_accuracy(results, t) for t in tasks]
   rows.append([f'Average ({_count(n)})', '', '']
-              + [avg(m) for m in METHODS] + [paper_avg(m) for m in METHODS])
+              + [avg(m) for m in METHODS]
+              + [f'{statistics.fmean(majorities):.1f}'
+                 if majorities and None not in majorities else '-']
+              + [paper_avg(m) for m in METHODS])
   rows.append([f'Paper average ({paper_results.EXTRA_NUM_TASKS} datasets)', '',
-               ''] + [''] * len(METHODS)
+               ''] + [''] * (len(METHODS) + 1)
               + [f'{paper_results.EXTRA_AVERAGE[m]:.1f}' for m in METHODS])
   rows.append(['Trained / task', '', '']
               + [f'{100 * means[m][2]:.2f}%' if m in means else '-'
-                 for m in METHODS]
+                 for m in METHODS] + ['0%']
               + [f'{100 * paper_results.EXTRA_TRAINED_SHARE[m]:g}%'
                  for m in METHODS])
   return header, rows

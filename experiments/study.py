@@ -65,15 +65,20 @@ def constant_prediction(result: Result) -> bool | None:
   return summary['prediction_std'] <= 1e-4 * summary.get('gold_std', 1.0)
 
 
-def best_constant_score(result: Result, metric: str) -> float | None:
-  """`metric` (0-1) of the best constant prediction on the run's dev labels.
+def best_constant_score(result: Result, metric: str,
+                        split: str | None = None) -> float | None:
+  """`metric` (0-1) of the best constant prediction on the run's labels.
 
   What a model that learned nothing of the input can score: the majority
   class's accuracy, the positive class's F1, 0 for a correlation. Read from
-  the gold counts of `dev_predictions`; None without them. A regression's
-  constant correlates with nothing: 0.
+  the gold counts of `dev_predictions`, or of test split `split`'s
+  `test_predictions`; None without them. A regression's constant
+  correlates with nothing: 0.
   """
-  summary = result.get('dev_predictions') or {}
+  if split is None:
+    summary = result.get('dev_predictions') or {}
+  else:
+    summary = (result.get('test_predictions') or {}).get(split) or {}
   if 'gold_std' in summary:
     return 0.0
   gold = summary.get('gold')

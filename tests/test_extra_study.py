@@ -18,7 +18,7 @@ TOTAL = 22_700_000
 
 
 def _write(root, name, task, method, seed, dev, test, size=None, lr=1e-3,
-           epochs=5.0, train=927, classes=3, predicted=None):
+           epochs=5.0, train=927, classes=3, predicted=None, test_gold=None):
   params = PARAMS[(method, size)]
   result = dict(
       status='done', task=task, method=method, m=size or 64, lr=lr,
@@ -32,6 +32,9 @@ def _write(root, name, task, method, seed, dev, test, size=None, lr=1e-3,
                 classes=[f'c{i}' for i in range(classes)]))
   if predicted is not None:
     result['dev_predictions'] = dict(predicted=predicted)
+  if test_gold is not None:
+    result['test_predictions'] = dict(test=dict(predicted=test_gold,
+                                                gold=test_gold))
   os.makedirs(root / name)
   (root / name / 'results.json').write_text(json.dumps(result))
 
@@ -57,7 +60,8 @@ def _runs_dir(tmp_path):
     _write(root, f'a-full-s{seed}', a, 'full', seed, 0.85, full, lr=5e-5)
   # A worse full-FT lr on A, seed 0 only.
   _write(root, 'a-full-lr2e-5-s0', a, 'full', 0, 0.70, 0.99, lr=2e-5)
-  _write(root, 'a-topk-s0', a, 'top_k', 0, 0.75, 0.77, size=1, lr=5e-5)
+  _write(root, 'a-topk-s0', a, 'top_k', 0, 0.75, 0.77, size=1, lr=5e-5,
+         test_gold=dict(c0=50, c1=30, c2=20))
   _write(root, 'b-full-s0', b, 'full', 0, 0.9, B_FULL[0], lr=5e-5, epochs=3.0,
          train=8688, classes=2, predicted=dict(c0=100, c1=0))
   _write(root, 'b-m64-s0', b, 'adapter', 0, 0.88, 0.58, size=64, epochs=3.0,
@@ -112,6 +116,11 @@ def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
   assert f'{mean:.1f} ± {sem:.1f} (n=3)' in row_a
   assert '60.6 ± 1.4' in row_a  # The paper's adapters on progressive stance.
   assert '| 60.0 (n=1) |' in row_b
+  # The majority class's test accuracy, where a run recorded the counts.
+  header = next(l for l in text.splitlines() if l.startswith('| Dataset |'))
+  column = [c.strip() for c in header.split('|')].index('Majority class (ours)')
+  assert [[c.strip() for c in row.split('|')][column]
+          for row in (row_a, row_b)] == ['50.0', '-']
   # B's full FT predicts one class on dev: its selected row is marked.
   assert '| Disasters | Full FT | lr 5e-5, 3 ep | 90.0‡ | 1 | 0 | 60.0‡ |' in text
   assert '62.5' in text and '42' in text  # The peer row.

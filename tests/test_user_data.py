@@ -183,3 +183,25 @@ def test_readme_example_config_parses():
   config = extra_configs.get_config(arg)
   assert config.csv.dev_path and config.csv.text_columns == 'title,body'
   assert '--artifact runs/reviews/artifact' in section
+
+
+def test_labelled_test_split_records_its_class_counts(tmp_path):
+  from adapter_bert import train  # pylint: disable=g-import-not-at-top
+  test_rows = _rows(9, 300)
+  config = extra_configs.get_config(
+      'task=csv,train_path={},dev_path={},test_path={},text_columns=title,'
+      'label_column=label'.format(
+          _write(tmp_path / 'train.csv', _rows(30)),
+          _write(tmp_path / 'dev.csv', _rows(6, 50)),
+          _write(tmp_path / 'test.csv', test_rows)))
+  config.update(backbone='tiny', max_steps=2, batch_size=8, eval_every=2,
+                checkpoint_every=2, max_length=32, predict=True,
+                cache_dir=str(tmp_path / 'tokens'))
+  results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  counts = results['test_predictions']['test']
+  # Label ids follow the training file's order of first appearance.
+  expected = {name: sum(r['label'] == name for r in test_rows)
+              for name in LABELS}
+  assert counts['gold'] == expected
+  assert sum(counts['predicted'].values()) == len(test_rows)
+  assert set(results['dev_predictions']['gold']) == set(LABELS)
