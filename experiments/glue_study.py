@@ -252,24 +252,28 @@ def _curve_runs(results: Sequence[Result], task: str,
                 ) -> dict[str, list[tuple[int, list[Result]]]]:
   """Method -> [(size, runs)] along its curve: the runs of each point.
 
-  Adapters at the task's selected learning rate, every m; variable
-  fine-tuning every k (one lr); full fine-tuning at its selected lr (size 0).
+  Each size at the lr its seed-0 runs chose on dev (the paper draws the best
+  model at every point): the grid's sizes choose among their lrs; the sizes
+  only the curves stage ran have the row's selected lr alone. Full
+  fine-tuning is one point (size 0).
   """
   grid = [r for r in results if r['task'] == task and _is_default_recipe(r)]
   curves = {}
   for label, method in (('Adapters (8-256)', 'adapter'),
                         ('Variable FT (best k)', 'top_k'),
                         ('Full fine-tuning', 'full')):
-    key = chosen[label].get(task)
-    if key is None:
+    if chosen[label].get(task) is None:
       continue
-    lr = key[3]
-    on_curve = [r for r in grid if r['method'] == method
-                and float(r['lr']) == lr]
-    sizes = sorted({selection.size(r) or 0 for r in on_curve})
-    curves[method] = [(size, [r for r in on_curve
-                              if (selection.size(r) or 0) == size])
-                      for size in sizes]
+    runs = [r for r in grid if r['method'] == method]
+    series = []
+    for size in sorted({selection.size(r) or 0 for r in runs}):
+      at_size = [r for r in runs if (selection.size(r) or 0) == size]
+      seed0 = [r for r in at_size if study.seed_of(r) == 0]
+      if not seed0:
+        continue
+      lr = float(min(seed0, key=selection.rank_key)['lr'])
+      series.append((size, [r for r in at_size if float(r['lr']) == lr]))
+    curves[method] = series
   return curves
 
 
@@ -547,11 +551,12 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
     paths[name] = path
     lines += [f'![{name}]({name})', '']
   if 'relative.png' in paths:
-    lines += ['Curves: adapters at each task\'s dev-selected lr, top-k at lr '
-              f'{glue_config.STUDY_TOP_K_LR:g}, mean ± std over seeds; the '
-              'paper picks the best model at '
-              'every point of its curves. relative.png keeps the sizes every '
-              'aggregated task has.', '']
+    lines += ['Curves: each point at the lr its seed-0 run chose on dev '
+              'among those run at that size (the paper draws the best model '
+              'at every point), mean ± std over that lr\'s seeds. Sizes only '
+              'the curves stage ran have the row\'s selected lr alone; top-k '
+              f'has lr {glue_config.STUDY_TOP_K_LR:g} only. relative.png '
+              'keeps the sizes every aggregated task has.', '']
   sigma_runs = init_scale.study_runs(results)
   if sigma_runs:
     paths['init_scale'] = os.path.join(out_dir, 'init_scale.png')
