@@ -182,19 +182,8 @@ def averages(cells: dict[tuple[str, str], Cell], tasks: Sequence[str]
 
 
 def majority_accuracy(results: Sequence[Result], task: str) -> float | None:
-  """x100: the test accuracy of predicting the majority class everywhere.
-
-  From the test labels' counts a run of `task` recorded (`test_predictions`);
-  None if no run did.
-  """
-  for r in results:
-    if r['task'] != task:
-      continue
-    for split in r.get('test_predictions') or {}:
-      value = study.best_constant_score(r, 'accuracy', split)
-      if value is not None:
-        return 100 * value
-  return None
+  """x100: the test accuracy of predicting the majority class everywhere."""
+  return study.task_constant_score(results, task, 'accuracy', test=True)
 
 
 def table2(results: Sequence[Result], cells: dict[tuple[str, str], Cell]

@@ -79,16 +79,6 @@ def _metric(result: Result, task: str) -> float:
   return math.nan if value is None else 100 * float(value)
 
 
-def _best_constant(results: Sequence[Result], task: str) -> float | None:
-  """x100: what a model that learned nothing scores on the task's dev set."""
-  for r in results:
-    if r['task'] == task:
-      value = study.best_constant_score(r, PAPER_METRIC[task])
-      if value is not None:
-        return 100 * value
-  return None
-
-
 def batching_line(results: Sequence[Result]) -> str:
   """Which runs trained on packed batches, per task (runs.csv: `packed`)."""
   counts = {}
@@ -187,7 +177,8 @@ def table1(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
     mean = f'{statistics.fmean(means):.1f}' if len(means) == n else '-'
     rows.append([label, f'{total:.2f}x', f'{100 * share:.2f}%'] + cells
                 + [mean])
-  constant = [_best_constant(results, t) for t in tasks]
+  constant = [study.task_constant_score(results, t, PAPER_METRIC[t])
+              for t in tasks]
   if any(v is not None for v in constant):
     rows.append(['Best constant prediction (dev labels)', '-', '0%']
                 + ['-' if v is None else f'{v:.1f}' for v in constant]

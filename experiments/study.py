@@ -90,6 +90,21 @@ def best_constant_score(result: Result, metric: str,
              for c in range(len(gold)))
 
 
+def task_constant_score(results: Iterable[Result], task: str, metric: str,
+                        test: bool = False) -> float | None:
+  """x100: `best_constant_score` from the first run of `task` that recorded
+  its dev labels (or, with `test`, a test split's); None if none did."""
+  for r in results:
+    if r['task'] != task:
+      continue
+    splits = (r.get('test_predictions') or {}) if test else [None]
+    for split in splits:
+      value = best_constant_score(r, metric, split)
+      if value is not None:
+        return 100 * value
+  return None
+
+
 def score_text(value: float, result: Result) -> str:
   """A x100 score to one decimal, marked if its run predicts a constant."""
   return f'{value:.1f}' + (CONSTANT_MARK if constant_prediction(result)
