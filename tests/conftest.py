@@ -12,6 +12,30 @@ from adapter_bert import modeling
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# The start of the subprocess scripts that run a tiny adapter train step (names
+# np and jax must be imported before it): model, batch, the trainable/frozen
+# split and the optimizer, the same in every process count a test compares.
+TINY_ADAPTER_STEP_SETUP = r'''
+from adapter_bert import adapters, backbones, data, inference, modeling, optim
+from adapter_bert import param_paths
+from adapter_bert import tasks, train
+config = backbones.TINY_CONFIG
+model = modeling.BertClassifier(config, 2, adapter_plan=adapters.build_plan(
+    2, 'houlsby', size=8, init_scale=1e-2))
+rng = np.random.default_rng(0)
+batch = dict(input_ids=rng.integers(5, 1000, (8, 16)).astype(np.int32),
+             token_type_ids=np.zeros((8, 16), np.int32),
+             attention_mask=np.ones((8, 16), np.int32),
+             labels=rng.integers(0, 2, 8).astype(np.int32),
+             mask=np.ones(8, np.float32))
+params = jax.jit(model.init)(jax.random.key(0), batch['input_ids'])['params']
+flat = param_paths.flatten(jax.tree.map(np.asarray, params))
+paths = optim.trainable_paths(flat, optim.method_patterns('adapter', 2))
+trainable, frozen = (param_paths.unflatten(t)
+                     for t in param_paths.partition(flat, paths))
+tx, _ = optim.make_optimizer(trainable, lr=1e-2, total_steps=10)
+'''
+
 
 @pytest.fixture(scope='session')
 def minilm():

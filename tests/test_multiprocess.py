@@ -16,30 +16,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
+from tests.conftest import TINY_ADAPTER_STEP_SETUP
 
 _STEP_SCRIPT = r'''
 import sys, numpy as np, jax
 from jax.experimental import multihost_utils
 if sys.argv[2] == 'distributed':
   jax.distributed.initialize()
-from adapter_bert import adapters, backbones, data, inference, modeling, optim
-from adapter_bert import param_paths
-from adapter_bert import tasks, train
-config = backbones.TINY_CONFIG
-model = modeling.BertClassifier(config, 2, adapter_plan=adapters.build_plan(
-    2, 'houlsby', size=8, init_scale=1e-2))
-rng = np.random.default_rng(0)
-batch = dict(input_ids=rng.integers(5, 1000, (8, 16)).astype(np.int32),
-             token_type_ids=np.zeros((8, 16), np.int32),
-             attention_mask=np.ones((8, 16), np.int32),
-             labels=rng.integers(0, 2, 8).astype(np.int32),
-             mask=np.ones(8, np.float32))
-params = jax.jit(model.init)(jax.random.key(0), batch['input_ids'])['params']
-flat = param_paths.flatten(jax.tree.map(np.asarray, params))
-paths = optim.trainable_paths(flat, optim.method_patterns('adapter', 2))
-trainable, frozen = (param_paths.unflatten(t)
-                     for t in param_paths.partition(flat, paths))
-tx, _ = optim.make_optimizer(trainable, lr=1e-2, total_steps=10)
+''' + TINY_ADAPTER_STEP_SETUP + r'''
 trainable, frozen = inference.replicate((trainable, frozen))
 opt_state = inference.replicate(tx.init(trainable))
 step = train.make_train_step(model, tasks.get_task('rte'), tx)
