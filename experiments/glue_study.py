@@ -424,7 +424,8 @@ def constant_lines(grid: Sequence[Result], chosen: dict[str, dict[str, Any]],
 
   Such a run scores what a constant predictor scores (the majority class's
   accuracy, an MCC or correlation of 0): the cell measures a failure to
-  train, not the method's capacity.
+  train, not the method's capacity. Beside them, seeds of the same cell that
+  put all but at most 1% of dev in one class are counted.
   """
   lines = []
   for label, _, _ in ROWS:
@@ -436,10 +437,15 @@ def constant_lines(grid: Sequence[Result], chosen: dict[str, dict[str, Any]],
       runs = [r for r in study.runs_of(grid, key)
               if study.constant_prediction(r) is not None]
       constant = [r for r in runs if study.constant_prediction(r)]
+      nearly = [study.nearly_constant_prediction(r) for r in runs]
+      nearly = [n for n in nearly if n is not None]
       if constant:
         values = sorted({_constant_value(r) for r in constant})
-        found.append(f'{common.task_label(task)} ({len(constant)} of '
-                     f'{len(runs)} seeds; {", ".join(values)})')
+        text = (f'{common.task_label(task)} ({len(constant)} of '
+                f'{len(runs)} seeds; {", ".join(values)}')
+        text += ''.join(f"; another seed {count} of {total} '{value}'"
+                        for value, count, total in nearly)
+        found.append(text + ')')
     if found:
       lines.append(f'- {label} predicts one value for every dev example on '
                    f'{"; ".join(found)}: there it scores what a constant '

@@ -65,6 +65,24 @@ def constant_prediction(result: Result) -> bool | None:
   return summary['prediction_std'] <= 1e-4 * summary.get('gold_std', 1.0)
 
 
+def nearly_constant_prediction(result: Result) -> tuple[str, int, int] | None:
+  """(class, count, total) if all but at most 1% of dev predictions agree.
+
+  A run that sends one example of a thousand to the minority class scores
+  about what a constant predictor scores (CoLA: an MCC of -2.1), yet is not
+  constant. None for runs that predict one class exactly, for regression,
+  and for runs without `dev_predictions`.
+  """
+  predicted = (result.get('dev_predictions') or {}).get('predicted')
+  if not predicted:
+    return None
+  top = max(predicted, key=predicted.get)
+  total = sum(predicted.values())
+  if predicted[top] == total or predicted[top] < 0.99 * total:
+    return None
+  return top, predicted[top], total
+
+
 def best_constant_score(result: Result, metric: str,
                         split: str | None = None) -> float | None:
   """`metric` (0-1) of the best constant prediction on the run's labels.

@@ -181,6 +181,9 @@ def test_constant_predictions_are_named_in_claims_and_marked(tmp_path):
   for seed in (1, 2):
     _write(runs, 'rte', 'layernorm', None, 1e-3, seed, 'accuracy', 0.527, 50,
            predicted=dict(entailment=277, not_entailment=0))
+  # Seed 3 sends one example of 277 to the other class: nearly constant.
+  _write(runs, 'rte', 'layernorm', None, 1e-3, 3, 'accuracy', 0.527, 50,
+         predicted=dict(entailment=276, not_entailment=1))
   # A seed-0 run off the selected point that predicts one class too.
   _write(runs, 'rte', 'layernorm', None, 1e-2, 0, 'accuracy', 0.50, 50,
          predicted=dict(entailment=277, not_entailment=0),
@@ -194,7 +197,8 @@ def test_constant_predictions_are_named_in_claims_and_marked(tmp_path):
   assert '**Stale:** 61.5 no longer appear' in report
   assert '- Why: the hand-written section at the end of this report.' in report
   assert ("- LayerNorm only predicts one value for every dev example on RTE "
-          "(2 of 2 seeds; 'entailment')") in report
+          "(2 of 3 seeds; 'entailment'; another seed 276 of 277 "
+          "'entailment')") in report
   assert 'Adapters (8-256) predicts' not in report
   # RTE's labels are known from that run; MRPC's are not.
   assert ('| Best constant prediction (dev labels) | - | 0% | '

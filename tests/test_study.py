@@ -95,3 +95,16 @@ def test_best_constant_score_matches_scikit_learn():
   stsb = dict(dev_predictions=dict(prediction_std=0.5, gold_std=1.5))
   assert study.best_constant_score(stsb, 'spearman') == 0.0
   assert study.best_constant_score({}, 'accuracy') is None
+
+
+@pytest.mark.parametrize('predicted, expected', [
+    (dict(a=1042, b=1), ('a', 1042, 1043)),  # CoLA LayerNorm-only, seed 1.
+    (dict(a=99, b=1), ('a', 99, 100)),  # Exactly 1% elsewhere still counts.
+    (dict(a=98, b=2), None),
+    (dict(a=100, b=0), None),  # Constant: constant_prediction's case.
+    (None, None),  # Regression, or no record.
+])
+def test_nearly_constant_prediction(predicted, expected):
+  result = {} if predicted is None else dict(
+      dev_predictions=dict(predicted=predicted))
+  assert study.nearly_constant_prediction(result) == expected
