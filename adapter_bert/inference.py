@@ -3,7 +3,7 @@
 Training's evaluation, exported artifacts and the analysis tools all run a
 model over a split through `predict`, so each sees the same batches (each
 row once, in order, padding dropped) and an artifact given a split with the
-run's evaluation batch size reproduces the run's outputs on it.
+run's evaluation batch size and packing reproduces the run's outputs on it.
 """
 
 from __future__ import annotations

@@ -176,9 +176,10 @@ class Prefix(nn.Module):
 
   The prefixes are P×d (d = heads·head_dim) each for keys and values, split
   into heads like the projected tokens. With `mlp_hidden` > 0 they are
-  computed, as Li and Liang reparameterise them, by an MLP from a P×d
-  embedding: Dense(mlp_hidden), tanh, Dense(2d); only its output is needed
-  at inference (`fold_prefix_mlp`).
+  computed by an MLP from a P×d embedding, Li and Liang's reparameterisation
+  but one MLP per layer where theirs is shared by all layers:
+  Dense(mlp_hidden), tanh, Dense(2d). Only its output is needed at inference
+  (`fold_prefix_mlp`; the exported artifact stores the folded prefixes).
 
   Attributes:
     length: P.

@@ -39,6 +39,7 @@ from adapter_bert import fusion
 from adapter_bert import inference
 from adapter_bert import optim
 from adapter_bert import param_paths
+from adapter_bert import peft
 from adapter_bert import run_config
 from adapter_bert import tasks as tasks_lib
 from adapter_bert import workdir_lock
@@ -254,6 +255,15 @@ def _validate(config: ml_collections.ConfigDict) -> None:
                f'{optim.METHODS}')
   if config.method == 'adapter' and config.placement == 'none':
     raise fail("method 'adapter' needs a placement other than 'none'.")
+  if config.method != 'adapter' and config.placement != 'none':
+    # Otherwise the model would carry randomly initialised adapters that the
+    # method either leaves frozen or (full, top_k, bitfit) trains as well.
+    raise fail(f'--config.placement={config.placement!r} builds adapters, '
+               f'which method {config.method!r} does not use; set '
+               '--config.placement=none.')
+  if config.method != 'fusion' and config.get('fusion_adapters'):
+    raise fail(f'--config.fusion_adapters is set, but method '
+               f"{config.method!r} is not 'fusion'.")
   if config.max_steps == 0 or (config.max_steps < 0 and config.epochs <= 0):
     raise fail(f'Nothing to train: max_steps={config.max_steps}, '
                f'epochs={config.epochs}. Set --config.epochs > 0 (or '
@@ -267,9 +277,27 @@ def _validate(config: ml_collections.ConfigDict) -> None:
       and not config.get('m_per_layer')):
     raise fail(f"--config.m={config.m}: method 'adapter' needs a bottleneck "
                'size m >= 1 (or --config.m_per_layer).')
-  if config.batch_size % jax.device_count():
-    raise fail(f'batch_size {config.batch_size} is not divisible by the '
-               f'{jax.device_count()} devices.')
+  for key in ('batch_size', 'eval_batch_size'):
+    if config[key] % jax.device_count():
+      raise fail(f'--config.{key}={config[key]} is not divisible by the '
+                 f'{jax.device_count()} devices.')
+
+
+def _stored_subset(config: ml_collections.ConfigDict, model: Any,
+                   trainable: Mapping[str, Any], hidden_size: int
+                   ) -> tuple[Mapping[str, Any], dict[str, Any]]:
+  """The trained subset as the artifact stores it, and the config to rebuild it.
+
+  Prefix tuning's reparameterisation MLP only helps optimisation: a task
+  needs the prefixes it computes (2·L·P·d numbers, as Li and Liang count
+  them), so the artifact stores those and a config without the MLP.
+  """
+  stored_config = json.loads(config.to_json())
+  if config.method != 'prefix' or not config.get('prefix_mlp'):
+    return trainable, stored_config
+  folded, _ = peft.fold_prefix_mlp(jax.tree.map(np.asarray, trainable),
+                                   model.adapter_plan, hidden_size)
+  return folded, dict(stored_config, prefix_mlp=False)
 
 
 def _step_dir(checkpoint_dir: str, step: int) -> str:
@@ -566,10 +594,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # Export, predict, summarise.
   final = progress['history'][-1] if progress['history'] else {}
   if _is_chief():
-    artifact_files.export(os.path.join(workdir, 'artifact'), trainable,
-                     config=json.loads(config.to_json()), backbone=backbone,
-                     label_names=task.label_names, report=report,
-                     head=task.head)
+    stored, stored_config = _stored_subset(config, run.model, trainable,
+                                           backbone.config.hidden_size)
+    artifact_files.export(os.path.join(workdir, 'artifact'), stored,
+                          config=stored_config, backbone=backbone,
+                          label_names=task.label_names, report=report,
+                          head=task.head)
   test_metrics, test_predictions = {}, {}
   if config.predict:
     for split in task.test_splits:

@@ -95,8 +95,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.batch_size = 32
   c.max_length = 128
   c.group_by_length = False  # Batch similar lengths (less padding; batching.py).
-  # Pack each batch's examples into rows of max_length (same examples per step,
-  # no padding; data/packing.py). Classification and regression tasks only:
+  # Pack each batch's examples end to end into shared rows (same examples per
+  # step, no padding; data/packing.py). Classification and regression tasks only:
   # glue.py and extra.py turn it on, span tasks (squad.py) cannot.
   c.packing = False
   c.warmup_frac = 0.1

@@ -600,3 +600,37 @@ def test_lora_run_exports_an_artifact_that_loads_and_merges(tmp_path):
   np.testing.assert_allclose(_apply(plain, merged, batch),
                              _apply(loaded.model, loaded.params, batch),
                              atol=1e-5, rtol=0)
+
+
+def test_prefix_mlp_run_stores_the_folded_prefixes(tmp_path):
+  """The artifact holds 2·L·P·d prefix numbers, no MLP, and scores as trained."""
+  # pylint: disable-next=g-import-not-at-top
+  from adapter_bert import artifact_files, inference
+  from experiments import artifact_eval  # pylint: disable=g-import-not-at-top
+  config = peft_configs.get_config('task=stsb,method=prefix,backbone=tiny,'
+                                   'budget=0')
+  assert config.prefix_mlp
+  config.update(dict(cache_dir=str(tmp_path / 'tokens'), max_steps=2,
+                     batch_size=8, eval_batch_size=64, eval_every=2,
+                     predict=False, max_length=32, warmup_frac=0.0))
+  results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  artifact = str(tmp_path / 'run' / 'artifact')
+  meta, stored = artifact_files.read(artifact)
+  assert meta['config']['prefix_mlp'] is False
+  prefix = {k: v for k, v in stored.items() if '/prefix/' in k}
+  assert sorted({k.rsplit('/', 1)[1] for k in prefix}) == ['key', 'value']
+  length, d = config.prefix_length, TINY.hidden_size
+  assert sum(v.size for v in prefix.values()) == (
+      2 * TINY.num_layers * length * d)
+  # Trained through the MLP, the run counted it; the artifact does not need it.
+  assert results['trainable_params'] > sum(v.size for v in stored.values())
+  # Re-scored from the artifact, dev's correlations equal training's.
+  dev = artifact_eval.load_dev(artifact, cache_dir=config.cache_dir)
+  eval_step = inference.make_eval_step(dev.loaded.model)
+  outputs = inference.predict(
+      lambda b: eval_step(dev.loaded.params, {}, b), dev.features.arrays,
+      64, packing=bool(dev.config.packing))
+  rescored = dev.task.evaluate(outputs, dev.features)
+  assert set(rescored) == set(results['dev'])
+  for key, value in results['dev'].items():
+    assert rescored[key] == pytest.approx(value, abs=1e-5), key

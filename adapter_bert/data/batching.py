@@ -17,7 +17,8 @@ then hold examples of similar length and need far less padding; which
 examples share a batch is less random, the data seen per epoch is the same.
 
 `packing` (packing.py): the same examples per step, in the same order, laid
-end to end in rows of max_length instead of one padded row each.
+end to end in rows (the narrowest of packing.ROW_WIDTHS that holds the
+batch's longest example) instead of one padded row each.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
