@@ -61,7 +61,8 @@ def _config(token_cache, **overrides):
   return config
 
 
-# Item 2: a config that trains nothing is refused before anything is written.
+# Item 2: a config that trains nothing, or not what it says, is refused
+# before anything is written.
 
 
 @pytest.mark.parametrize('overrides,key', [
@@ -72,8 +73,13 @@ def _config(token_cache, **overrides):
     (dict(batch_size=-8), 'batch_size'),
     (dict(m=0), r'\bm\b'),
     (dict(log_every=0), 'log_every'),
+    # Random adapters the method would leave frozen (LoRA) or train too (full).
+    (dict(method='lora'), r'placement=.houlsby.*method .lora.'),
+    (dict(method='full'), r'placement=.houlsby.*method .full.'),
+    (dict(method='adapter', placement='none'), 'needs a placement'),
+    (dict(fusion_adapters='a+b'), 'fusion_adapters'),
 ])
-def test_reliability_invalid_run_lengths_are_refused_before_any_work(
+def test_reliability_invalid_configs_are_refused_before_any_work(
     tmp_path, token_cache, overrides, key):
   workdir = tmp_path / 'run'
   with pytest.raises(errors.UserError, match=key):
@@ -94,22 +100,9 @@ def test_reliability_epochs_giving_zero_steps_are_refused(tmp_path,
   train._validate(_config(token_cache, m=0, m_per_layer='4,4'))
 
 
-@pytest.mark.parametrize('overrides,key', [
-    # Random adapters the method would leave frozen (LoRA) or train too (full).
-    (dict(method='lora'), r'placement=.houlsby.*method .lora.'),
-    (dict(method='full'), r'placement=.houlsby.*method .full.'),
-    (dict(method='adapter', placement='none'), 'needs a placement'),
-    (dict(fusion_adapters='a+b'), 'fusion_adapters'),
-])
-def test_reliability_adapters_the_method_does_not_use_are_refused(
-    tmp_path, token_cache, overrides, key):
-  workdir = tmp_path / 'run'
-  with pytest.raises(errors.UserError, match=key):
-    train.train_and_evaluate(_config(token_cache, **overrides), str(workdir))
-  assert not workdir.exists()
-  # The same method without adapters is a valid run.
-  if overrides.get('method') in ('lora', 'full'):
-    train._validate(_config(token_cache, **overrides, placement='none'))
+def test_reliability_methods_without_adapters_validate():
+  for method in ('lora', 'full'):
+    train._validate(_config('', method=method, placement='none'))
 
 
 # Item 4: one run per workdir.
