@@ -32,6 +32,8 @@ def test_mean_and_std_over_seeds(tmp_path):
   assert by_span[(1, 1)]['std'] == pytest.approx(math.sqrt(7.0))
   summary = ablation.single_layer_summary(mean)
   assert (summary['worst_layer'], summary['worst_delta']) == (1, -2.0)
+  # Layer 0: mean of (-1, -2, 0); layer 1: of (-3, 1, -4); in layer order.
+  assert summary['single_deltas'] == pytest.approx([-1.0, -2.0])
   assert summary['all_removed_delta'] == pytest.approx(-15.0)
   header, rows = ablation.table(mean, ablation.load(str(tmp_path)))
   assert header[2:] == ['s0', 's1', 's2']

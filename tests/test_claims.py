@@ -87,12 +87,13 @@ def test_ablation_verdict_is_the_pooler_heads_and_names_the_other():
   pooler = dict(worst_layer=5, worst_delta=-6.0, worst_std=2.0,
                 all_removed_delta=-6.2)
   mean = dict(worst_layer=2, worst_delta=-1.0, worst_std=0.5,
-              all_removed_delta=-20.0)
+              all_removed_delta=-20.0, single_deltas=[0.5, -0.2, -1.0, -2.5])
   lines = claims.ablation({'pooler': (pooler, 3), 'mean': (mean, 3)})
   assert lines[0].endswith('worst single layer 5 -6.0 ± 2.0 points, all '
                            'layers -6.2 (3 seed(s)): not reproduced.')
   assert lines[1] == ('  - With a mean-pooling head: worst single layer 2 '
-                      '-1.0 ± 0.5 points, all layers -20.0 (3 seed(s)).')
+                      '-1.0 ± 0.5 points, all layers -20.0 (3 seed(s)); 3 of '
+                      "4 single layers within 2 points (seeds' mean).")
   # -2.5 is within noise of -2: the bound is -2 - 1.0 / sqrt(3) = -2.58.
   pooler.update(worst_delta=-2.5, worst_std=1.0)
   assert claims.ablation({'pooler': (pooler, 3)})[0].endswith(

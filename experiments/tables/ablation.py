@@ -86,7 +86,9 @@ def single_layer_summary(mean: Ablation) -> dict[str, Any]:
   whole = next(s for s in mean['spans']
                if (s['first'], s['last']) == (0, mean['num_layers'] - 1))
   return dict(worst_layer=worst['first'], worst_delta=worst['delta'],
-              worst_std=worst['std'], all_removed_delta=whole['delta'])
+              worst_std=worst['std'], all_removed_delta=whole['delta'],
+              single_deltas=[s['delta'] for s in
+                             sorted(singles, key=lambda s: s['first'])])
 
 
 def seeds_summary(ablation_dir: str) -> tuple[dict[str, Any], int] | None:

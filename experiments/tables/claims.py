@@ -182,9 +182,13 @@ def ablation(summaries: Mapping[str, tuple[Mapping[str, Any], int]],
   for head, (summary, seeds) in summaries.items():
     worst = summary['worst_delta']
     sem = summary['worst_std'] / math.sqrt(seeds) if seeds > 1 else 0.0
+    singles = summary.get('single_deltas') or []
+    within = sum(d >= paper_worst for d in singles)
     line = (f'worst single layer {summary["worst_layer"]} '
             f'{worst:+.1f} ± {summary["worst_std"]:.1f} points, all layers '
-            f'{summary["all_removed_delta"]:+.1f} ({seeds} seed(s))')
+            f'{summary["all_removed_delta"]:+.1f} ({seeds} seed(s))'
+            + (f'; {within} of {len(singles)} single layers within '
+               f'{-paper_worst:g} points (seeds\' mean)' if singles else ''))
     if head == 'pooler':
       verdict = _verdict(seeds >= MIN_SEEDS, worst >= paper_worst - sem,
                          f'{seeds} seed(s)')
