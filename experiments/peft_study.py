@@ -26,6 +26,7 @@ from absl import app
 from absl import flags
 
 from configs import peft as peft_config
+from experiments import cli
 from experiments import fileio
 from experiments import plots
 from experiments import selection
@@ -323,11 +324,8 @@ def define_flags() -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-  del argv
-  paths = write_study(flags.FLAGS.runs_dir, flags.FLAGS.out,
-                      flags.FLAGS.benchmark)
-  for name, path in paths.items():
-    print(f'{name}: {path}')
+  f = flags.FLAGS
+  cli.write_and_list(argv, write_study, f.runs_dir, f.out, f.benchmark)
 
 
 if __name__ == '__main__':

@@ -12,30 +12,65 @@ import math
 import os
 from typing import Any, Callable, Hashable, Iterable
 
-from absl import logging
+from adapter_bert import errors
 
 RESULTS_FILE = 'results.json'
 Result = dict[str, Any]
 
 
+# What a finished run's results.json must hold for the reports to read it.
+DONE_KEYS = {'task': str, 'dev': dict, 'trainable_params': int}
+
+
 def load_results(sweep_dir: str) -> list[Result]:
-  """Every results.json under `sweep_dir`, with `run` (its dir) and `run_dir`."""
+  """Every results.json under `sweep_dir`, with `run` (its dir) and `run_dir`.
+
+  A file that cannot be read or has the wrong shape raises UserError naming
+  it: skipping it would change the selection without a word.
+  """
   results = []
   for root, dirs, files in os.walk(sweep_dir):
     dirs.sort()
     if RESULTS_FILE not in files:
       continue
     path = os.path.join(root, RESULTS_FILE)
-    try:
-      with open(path) as f:
-        result = json.load(f)
-    except (OSError, ValueError) as e:
-      logging.warning('Skipping unreadable %s: %s', path, e)
-      continue
+    result = _read_result(path)
     result['run'] = os.path.relpath(root, sweep_dir)
     result['run_dir'] = root
     results.append(result)
   return results
+
+
+def _read_result(path: str) -> Result:
+  """One results.json, checked for the keys the reports read."""
+  try:
+    with open(path) as f:
+      result = json.load(f)
+  except OSError as e:
+    raise errors.UserError(f'{path}: unreadable ({_one_line(e)})') from e
+  except ValueError as e:  # JSONDecodeError, UnicodeDecodeError.
+    raise errors.UserError(
+        f'{path}: not valid JSON ({_one_line(e)})') from e
+  if not isinstance(result, dict):
+    raise errors.UserError(
+        f'{path}: expected a JSON object, got {type(result).__name__}')
+  if 'status' not in result:
+    raise errors.UserError(f'{path}: missing key "status"')
+  if result['status'] == 'done':
+    for key, kind in DONE_KEYS.items():
+      value = result.get(key)
+      # bool is an int to Python, never a parameter count.
+      if not isinstance(value, kind) or isinstance(value, bool):
+        got = 'missing' if key not in result else type(value).__name__
+        raise errors.UserError(
+            f'{path}: key "{key}" of a done run must be {kind.__name__}, '
+            f'got {got}')
+  return result
+
+
+def _one_line(e: Exception) -> str:
+  """The error's text on one line, so the report ends in one line."""
+  return ' '.join(str(e).split())
 
 
 # Per method, the config key that sets its trained-parameter count.

@@ -125,3 +125,19 @@ def test_constant_predictions_are_marked_and_listed(tmp_path):
   lora = next(l for l in report.splitlines() if l.startswith('| LoRA |'))
   assert f'{worst:g}: ' in lora and '‡' in lora.split(f'{worst:g}: ')[1][:6]
   assert f'Such runs here: mrpc-lora-25-{worst:g}-s0.' in report
+
+
+def test_report_without_runs_ends_in_one_line(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  (tmp_path / 'runs').mkdir()
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.peft_study',
+       f'--runs_dir={tmp_path / "runs"}', f'--out={tmp_path / "out"}'],
+      cwd=repo, capture_output=True, text=True, timeout=120, check=False)
+  assert proc.returncode == 2, proc.stderr
+  assert 'Traceback' not in proc.stderr
+  assert proc.stderr.strip().splitlines() == [
+      f'error: {tmp_path / "runs"}: no finished runs of '
+      f'{peft_study.peft_config.METHODS}.']
