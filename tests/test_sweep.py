@@ -193,6 +193,73 @@ def test_reliability_sweep_results_dir_carries_finished_runs(tmp_path):
   assert fresh.calls == [] and set(states.values()) == {'done'}
 
 
+def test_reliability_sweep_run_done_before_an_interrupt_is_published(tmp_path):
+  runs = _runs()[:2]
+  results_dir = tmp_path / 'committed'
+  fake = FakeTrain()
+
+  def done_then_interrupted(config, workdir):
+    fake(config, workdir)  # A done results.json, then Ctrl-C before copying.
+    if len(fake.calls) == 1:
+      raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    sweep.run_sweep(runs, str(tmp_path / 'wd'), done_then_interrupted,
+                    results_dir=str(results_dir))
+  assert not (results_dir / runs[0].name).exists()
+  states = sweep.run_sweep(runs, str(tmp_path / 'wd'), done_then_interrupted,
+                           results_dir=str(results_dir))
+  assert states == {r.name: 'done' for r in runs}
+  assert fake.calls == [runs[0].name, runs[1].name]  # Run 0 not retrained.
+  for run in runs:
+    for filename in sweep.RESULT_FILES:
+      assert ((results_dir / run.name / filename).read_bytes()
+              == (tmp_path / 'wd' / run.name / filename).read_bytes())
+
+
+def test_reliability_sweep_stale_results_dir_copy_is_republished(tmp_path):
+  runs = _runs()[:1]
+  results_dir = tmp_path / 'committed'
+  sweep.run_sweep(runs, str(tmp_path / 'wd'), FakeTrain(),
+                  results_dir=str(results_dir))
+  copied = results_dir / runs[0].name / 'metrics.jsonl'
+  copied.write_text('{"step": 0}\n')  # A copy cut short or edited.
+  sweep.run_sweep(runs, str(tmp_path / 'wd'), FakeTrain(),
+                  results_dir=str(results_dir))
+  assert copied.read_bytes() == (
+      tmp_path / 'wd' / runs[0].name / 'metrics.jsonl').read_bytes()
+
+
+def test_reliability_sweep_results_json_is_copied_last(tmp_path, monkeypatch):
+  runs = _runs()[:1]
+  results_dir = tmp_path / 'committed'
+  real_copy = sweep.fileio.copy_file
+  copied = []
+
+  def copy_failing_on_metrics(src, dst):
+    copied.append(os.path.basename(dst))
+    if os.path.basename(dst) == 'metrics.jsonl':
+      raise OSError('disk full')
+    real_copy(src, dst)
+
+  monkeypatch.setattr(sweep.fileio, 'copy_file', copy_failing_on_metrics)
+  sweep.run_sweep(runs, str(tmp_path / 'wd'), FakeTrain(),
+                  results_dir=str(results_dir))
+  assert 'results.json' not in copied
+  assert not (results_dir / runs[0].name / 'results.json').exists()
+  assert sweep.state(str(tmp_path / 'other'), runs[0],
+                     str(results_dir)) == 'pending'
+
+  copied.clear()
+  monkeypatch.setattr(sweep.fileio, 'copy_file', lambda src, dst: (
+      copied.append(os.path.basename(dst)), real_copy(src, dst)))
+  sweep.run_sweep(runs, str(tmp_path / 'wd'), FakeTrain(),
+                  results_dir=str(results_dir))
+  assert copied[-1] == 'results.json' and len(copied) == 3
+  assert sorted(os.listdir(results_dir / runs[0].name)) == [
+      'config.json', 'metrics.jsonl', 'results.json']
+
+
 def test_train_without_results_counts_as_failed(tmp_path):
   runs = _runs()[:1]
   states = sweep.run_sweep(runs, str(tmp_path), lambda config, workdir: None)
