@@ -24,8 +24,8 @@ change logging or evaluation batching aside). Each run is in one state:
 With --results_dir, each finished run's results.json, config.json and
 metrics.jsonl are copied to `<results_dir>/<run>/` (results.json last; again
 on a later run of the sweep if that copy is missing or differs), and a run
-found there counts as done on any machine (commit that directory to carry a sweep across
-machines; `experiments.report` reads it).
+found there counts as done on any machine (commit that directory to carry a
+sweep across machines; `experiments.report` reads it).
 
 Files under --workdir: `<run>/` (the run's workdir), `<run>/sweep_status.json`
 (state, timing, error), `sweep_index.json` (every run of the sweep and its

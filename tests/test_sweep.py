@@ -353,8 +353,9 @@ def _result(root, run, score, task='rte', method='adapter', m=64,
   d = root / run
   d.mkdir(parents=True)
   (d / 'results.json').write_text(json.dumps(dict(
-      task=task, method=method, m=m, score=score, trainable_params=params,
-      total_params=10**6, config=dict(m=m, top_k=top_k))))
+      status='done', task=task, method=method, m=m, score=score,
+      dev={'accuracy': score}, trainable_params=params, total_params=10**6,
+      config=dict(m=m, top_k=top_k))))
 
 
 def test_best_on_dev_picks_the_right_runs(tmp_path):
