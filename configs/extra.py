@@ -291,6 +291,11 @@ def _table2_cpu_grid(arg, name: str) -> list[dict[str, object]]:
              for lr in TABLE2_CPU_ADAPTER_LRS])
 
 
+def table2_cpu_points(name: str) -> list[dict[str, object]]:
+  """One dataset's seed-0 grid of sweep=table2_cpu, with default arguments."""
+  return _table2_cpu_grid(_parse(f'name={name}'), name)
+
+
 def read_selected(path: str) -> list[dict[str, object]]:
   """The `selected` entries of a selected.json: task, method, m, top_k, lr,
   epochs of each (dataset, method)'s dev-selected seed-0 configuration."""

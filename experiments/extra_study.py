@@ -29,6 +29,7 @@ an exported split, `--task_name` set) are read from --peer_dir, default
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -38,6 +39,7 @@ from typing import Any, Hashable, Sequence
 from absl import app
 from absl import flags
 
+from configs import extra as extra_config
 from experiments import cli
 from experiments import fileio
 from experiments import plots
@@ -100,10 +102,37 @@ def load(runs_dir: str) -> list[Result]:
           and r.get('method') in METHODS]
 
 
+@functools.lru_cache(maxsize=None)
+def _grid_points(name: str) -> frozenset[tuple[str, Any, float, float]]:
+  """(method, size, lr, epochs) of a dataset's sweep=table2_cpu grid."""
+  known = extra_config.TABLE2_CPU_TRAIN_SIZES
+  if name not in known:
+    raise ValueError(f'extra:{name} is not one of the Table 2 study\'s '
+                     f'datasets ({", ".join(known)}).')
+  points = set()
+  for p in extra_config.table2_cpu_points(name):
+    size_key = selection.SIZE_KEYS.get(p['method'])
+    points.add((p['method'], p.get(size_key) if size_key else None,
+                float(p['lr']), float(p['epochs'])))
+  return frozenset(points)
+
+
+def is_grid_run(result: Result) -> bool:
+  """A run at a point of its dataset's CPU grid, whatever its seed.
+
+  Only these are selected from and fill Table 2: a run at another lr, size
+  or number of epochs, seed 0 or not, must not win a dataset's cell.
+  """
+  task, method, size, lr, epochs = study.config_key(result)
+  return (method, size, lr, epochs) in _grid_points(_name(task))
+
+
 def table2_cells(results: Sequence[Result]) -> dict[tuple[str, str], Cell]:
   """(task, method) -> test accuracy over the seeds of the configuration
-  chosen on dev among the seed-0 runs (the paper's Table 2 protocol)."""
+  chosen on dev among the seed-0 runs of the CPU grid (the paper's Table 2
+  protocol)."""
   cells = {}
+  results = [r for r in results if is_grid_run(r)]
   for (task, method), key in study.select_configs(results, seed=0).items():
     runs = study.runs_of(results, key)
     rows = [study.run_row(r) for r in runs]

@@ -62,7 +62,6 @@ ROWS = (('Adapters (8-256)', 'adapter', None), ('Adapters (64)', 'adapter', 64),
         ('Full fine-tuning', 'full', None),
         ('Variable FT (best k)', 'top_k', None),
         ('LayerNorm only', 'layernorm', None))
-DEFAULT_EPOCHS = 3.0
 # Hand-written, beside the report; its numbers are checked against it.
 DISCUSSION = 'discussion.md'
 LONG_EPOCHS = glue_config.STUDY_LONG_EPOCHS
@@ -97,16 +96,6 @@ def _is_default_model(result: Result) -> bool:
   config = result.get('config') or {}
   return (float(config.get('init_scale', 1e-3)) == 1e-3
           and config.get('pooling', 'pooler') == 'pooler')
-
-
-def _is_default_recipe(result: Result) -> bool:
-  """3 epochs and the default model: the runs the curves are drawn from.
-
-  The side studies (10 epochs, init scale, mean pooling) share a Table 1
-  configuration's (task, method, size, lr) and must not count as its seeds.
-  """
-  return (float(result.get('epochs', 0)) == DEFAULT_EPOCHS
-          and _is_default_model(result))
 
 
 def _grid_point(point: dict[str, Any]) -> tuple[str, int | None, float, float]:
@@ -238,6 +227,22 @@ def row_means(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
 # ---------------------------------------------------------------- curves
 
 
+def _on_curve(result: Result, chosen: dict[str, dict[str, Any]]) -> bool:
+  """A grid run, or a curves-stage size at its row's selected lr and epochs.
+
+  The checks' runs past a grid's edge (full FT at lr 1e-4, ...) are neither:
+  a seed-0 check must not become a curve's point by scoring best.
+  """
+  if _is_grid_run(result):
+    return True
+  task, method, _, lr, epochs = study.config_key(result)
+  label = {'adapter': 'Adapters (8-256)',
+           'top_k': 'Variable FT (best k)'}.get(method)
+  key = chosen.get(label, {}).get(task) if label else None
+  return (key is not None and _is_default_model(result)
+          and (float(key[3]), float(key[4])) == (lr, epochs))
+
+
 def _curve_runs(results: Sequence[Result], task: str,
                 chosen: dict[str, dict[str, Any]]
                 ) -> dict[str, list[tuple[int, list[Result]]]]:
@@ -248,7 +253,7 @@ def _curve_runs(results: Sequence[Result], task: str,
   only the curves stage ran have the row's selected lr alone. Full
   fine-tuning is one point (size 0).
   """
-  grid = [r for r in results if r['task'] == task and _is_default_recipe(r)]
+  grid = [r for r in results if r['task'] == task and _on_curve(r, chosen)]
   curves = {}
   for label, method in (('Adapters (8-256)', 'adapter'),
                         ('Variable FT (best k)', 'top_k'),
@@ -472,8 +477,9 @@ def long_training_table(results: Sequence[Result],
       long_key = list(key[:4]) + [LONG_EPOCHS]
       scores = []
       for k in (key, long_key):
-        runs = [r for r in study.runs_of(results, k)
-                if int(r.get('seed', 0)) == 0 and _is_default_model(r)]
+        runs = [r for r in study.runs_of(
+            [r for r in results if _is_default_model(r)], k)
+                if int(r.get('seed', 0)) == 0]
         scores.append(study.score_text(_metric(runs[0], task), runs[0])
                       if runs else None)
       if scores[1] is None:

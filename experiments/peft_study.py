@@ -25,6 +25,7 @@ from typing import Any, Sequence
 from absl import app
 from absl import flags
 
+from configs import glue as glue_config
 from configs import peft as peft_config
 from experiments import cli
 from experiments import fileio
@@ -105,6 +106,26 @@ def task_value(result: Result) -> float:
   metric = TASK_METRICS[result['task']]
   value = (result.get('dev') or {}).get(metric)
   return math.nan if value is None else 100 * float(value)
+
+
+def is_study_run(result: Result) -> bool:
+  """A run configs/peft.py's sweeps make: a method's grid lr, its size at
+  one of the two budgets, the study's epochs (prefix tuning: with its MLP).
+
+  Only these are selected from and fill the tables; a run at another lr or
+  size, seed 0 or not, must not win a method's learning rate.
+  """
+  method = result['method']
+  config = result.get('config') or {}
+  backbone = str(config.get('backbone', 'minilm-l6'))
+  sizes = [peft_config.budget_sizes(fraction, backbone)[method]
+           for fraction in (peft_config.BUDGET, peft_config.SMALL_BUDGET)]
+  return (any(all(config.get(k) == v for k, v in size.items())
+              for size in sizes)
+          and any(math.isclose(float(_get(result, 'lr')), lr)
+                  for lr in peft_config.LRS[method])
+          and float(_get(result, 'epochs')) == glue_config.CPU_EPOCHS
+          and (method != 'prefix' or bool(config.get('prefix_mlp'))))
 
 
 def select_lrs(results: Sequence[Result]) -> dict[str, float]:
@@ -246,6 +267,12 @@ def write_study(runs_dir: str, out_dir: str,
   results = [r for r in selection.load_results(runs_dir)
              if r.get('status', 'done') == 'done'
              and r.get('method') in peft_config.METHODS]
+  outside = sorted(str(r.get('run', '?')) for r in results
+                   if not is_study_run(r))
+  if outside:
+    raise ValueError(f'{runs_dir}: runs outside configs/peft.py\'s sweeps '
+                     f'(lr, size, epochs): {", ".join(outside)}; move them '
+                     'aside.')
   if not results:
     raise ValueError(f'{runs_dir}: no finished runs of {peft_config.METHODS}.')
   benchmark = None

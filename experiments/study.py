@@ -205,8 +205,21 @@ def select_configs(results: Iterable[Result], seed: int = 0
 
 def runs_of(results: Iterable[Result], key: Sequence[Hashable]
             ) -> list[Result]:
-  """The runs of one configuration, ordered by seed."""
-  return sorted((r for r in results if config_key(r) == tuple(key)), key=seed_of)
+  """The runs of one configuration, ordered by seed.
+
+  Raises ValueError when two runs share a seed: each seed must count once in
+  a mean and its spread (two names for one configuration, e.g. a sweep that
+  spells a default value out, would otherwise count it twice).
+  """
+  runs = sorted((r for r in results if config_key(r) == tuple(key)),
+                key=seed_of)
+  for earlier, later in zip(runs, runs[1:]):
+    if seed_of(earlier) == seed_of(later):
+      raise ValueError(
+          f'runs {earlier.get("run", "?")} and {later.get("run", "?")} are the '
+          f'same configuration {tuple(key)} at seed {seed_of(later)}; move '
+          'one aside.')
+  return runs
 
 
 def mean_std_sem(values: Sequence[float]) -> tuple[float, float, float]:

@@ -95,6 +95,24 @@ def test_cells_are_mean_and_sem_of_the_dev_selected_configuration(runs_dir):
   assert a.trained_share == pytest.approx(20_000 / TOTAL, abs=1e-6)
 
 
+def test_only_the_cpu_grid_competes_in_selection(runs_dir):
+  # Seed-0 runs off dataset A's grid that beat it on dev: adapters at an lr
+  # the grid lacks, full fine-tuning at 3 epochs where A's budget is 5.
+  a = 'extra:progressive_stance'
+  _write(runs_dir, 'a-m8-lr3e-3-s0', a, 'adapter', 0, 0.99, 0.10, size=8,
+         lr=3e-3)
+  _write(runs_dir, 'a-full-ep3-s0', a, 'full', 0, 0.99, 0.10, lr=5e-5,
+         epochs=3.0)
+  results = extra_study.load(str(runs_dir))
+  cells = extra_study.table2_cells(results)
+  assert cells[(a, 'adapter')].key == (a, 'adapter', 8, 1e-3, 5.0)
+  assert cells[(a, 'full')].key == (a, 'full', None, 5e-5, 5.0)
+  assert cells[(a, 'full')].n == 3
+  _write(runs_dir, 'other-s0', 'extra:imdb', 'full', 0, 0.9, 0.9, lr=5e-5)
+  with pytest.raises(ValueError, match='extra:imdb is not one of'):
+    extra_study.table2_cells(extra_study.load(str(runs_dir)))
+
+
 def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
   out = tmp_path / 'out'
   peer_dir = out / 'peer'

@@ -135,6 +135,8 @@ def test_only_the_study_grid_competes_in_selection(tmp_path):
   _write(runs, 'mrpc', 'adapter', 16, 3e-4, 0, 'f1', 0.95, 200)
   _write(runs, 'mrpc', 'top_k', 6, 5e-5, 0, 'f1', 0.95, 9000)
   _write(runs, 'mrpc', 'full', None, 1e-4, 0, 'f1', 0.95, 10_000)
+  # A check past m=8's lr edge, as the checks stage runs for STS-B.
+  _write(runs, 'mrpc', 'adapter', 8, 1e-2, 0, 'f1', 0.95, 100)
   results = selection.load_results(str(runs))
   chosen = glue_study.select(results)
   assert chosen['Adapters (8-256)']['mrpc'] == ['mrpc', 'adapter', 8, 3e-4, 3.0]
@@ -144,6 +146,11 @@ def test_only_the_study_grid_competes_in_selection(tmp_path):
   points = glue_study.curve_points(results, 'mrpc', chosen)
   assert 200.0 in [x for x, *_ in points['adapter']]
   assert 9000.0 in [x for x, *_ in points['top_k']]
+  # The checks past the grid's edge are no curve's point: full FT stays at
+  # 5e-5 with its 3 seeds, m=8 at 3e-4 with its 3.
+  assert [(round(y, 4), n) for _, y, _, n in points['full']] == [
+      (round(float(np.mean([82.0, 80.0, 84.0])), 4), 3)]
+  assert (100.0, 3) in [(x, n) for x, _, _, n in points['adapter']]
 
 
 def test_relative_points_are_per_task_gaps_to_full_fine_tuning(tmp_path):
@@ -271,7 +278,9 @@ def test_curve_and_init_sweeps_follow_the_selected_points(tmp_path):
         add, f'sweep=study_curves,selected={path},tasks=rte'))
   init = sweep.collect(lambda add: glue.sweep(
       add, f'sweep=study_init,selected={path}'))
-  assert len(init) == 3 * len(glue.INIT_SCALES)
+  # The default σ's seeds are Table 1's runs: not run again under a new name.
+  assert len(init) == 3 * (len(glue.INIT_SCALES) - 1)
+  assert 1e-3 in glue.INIT_SCALES and 1e-3 not in {p['init_scale'] for p in init}
   assert {p['m'] for p in init} == {8} and {p['lr'] for p in init} == {3e-4}
   pooling = sweep.expand(glue.get_config(), sweep.collect(
       lambda add: glue.sweep(add, f'sweep=study_pooling,selected={path}')))

@@ -17,7 +17,8 @@ def _sweep_run(root, layout, task, seed, f1, packing=None, lr=1e-3):
   with open(os.path.join(run, 'results.json'), 'w') as f:
     json.dump(dict(status='done', task=task, method='adapter', m=64, lr=lr,
                    epochs=3.0, seed=seed, config=dict(packing=packing),
-                   dev=dict(f1=f1, accuracy=f1 - 0.05)), f)
+                   dev=dict(f1=f1, accuracy=f1 - 0.05),
+                   trainable_params=1000), f)
 
 
 def _e2e_record(root, task, layout, seed, f1):

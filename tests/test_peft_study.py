@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from experiments import peft_study
 
@@ -23,6 +24,8 @@ def _write(root, method, task, lr, seed, size, value):
             'method': method, 'epochs': 3.0}
   if size is not None:
     config[KEYS[method]] = size
+  if method == 'prefix':
+    config['prefix_mlp'] = True
   dev = {m: value - 0.01 * i for i, m in enumerate(METRICS[task])}
   name = f'{task}-{method}-{size}-{lr:g}-s{seed}'
   os.makedirs(os.path.join(root, name))
@@ -141,3 +144,16 @@ def test_report_without_runs_ends_in_one_line(tmp_path):
   assert proc.stderr.strip().splitlines() == [
       f'error: {tmp_path / "runs"}: no finished runs of '
       f'{peft_study.peft_config.METHODS}.']
+
+
+def test_runs_outside_the_sweeps_are_refused(tmp_path):
+  root = tmp_path / 'runs'
+  _make_runs(str(root), np.random.default_rng(0))
+  # Seed 0 at an lr off LoRA's grid, and a prefix run without its MLP.
+  _write(str(root), 'lora', 'mrpc', 2e-3, 0, SIZES_1['lora'], 0.99)
+  with pytest.raises(ValueError, match='mrpc-lora-25-0.002-s0; move them'):
+    peft_study.write_study(str(root), str(tmp_path / 'out'))
+  _write(str(tmp_path / 'runs2'), 'adapter', 'mrpc', 1e-3, 0, 7, 0.5)
+  assert not peft_study.is_study_run(json.loads(
+      (tmp_path / 'runs2' / 'mrpc-adapter-7-0.001-s0' / 'results.json')
+      .read_text()))

@@ -18,7 +18,8 @@ def _result(root, run, task, method, dev, m=64, params=1000, total=10**6,
   d.mkdir(parents=True)
   score = statistics.mean(dev.values())
   (d / 'results.json').write_text(json.dumps(dict(
-      task=task, method=method, m=m, lr=1e-3, epochs=3.0, seed=seed,
+      status='done', task=task, method=method, m=m, lr=1e-3, epochs=3.0,
+      seed=seed,
       config=dict(m=m, top_k=top_k, **(
           {} if init_scale is None else {'init_scale': init_scale})), dev=dev, best_dev=dev, best_step=10,
       score=score, trainable_params=params, total_params=total,

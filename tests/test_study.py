@@ -108,3 +108,12 @@ def test_nearly_constant_prediction(predicted, expected):
   result = {} if predicted is None else dict(
       dev_predictions=dict(predicted=predicted))
   assert study.nearly_constant_prediction(result) == expected
+
+
+def test_runs_of_refuses_one_seed_under_two_names():
+  first = _run('mrpc-adapter-m64-lr1e-3-ep3-s0', score=0.8)
+  second = dict(first, run='mrpc-adapter-m64-lr1e-3-ep3-s0-init_scale0.001')
+  key = study.config_key(first)
+  assert study.runs_of([first], key) == [first]
+  with pytest.raises(ValueError, match='init_scale0.001.*seed 0'):
+    study.runs_of([first, second], key)

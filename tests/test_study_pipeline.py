@@ -104,7 +104,9 @@ def _glue_study_in(tmp_path, seeds=(0, 1, 2)):
       os.makedirs(os.path.join(study.runs_dir, name))
       with open(os.path.join(study.runs_dir, name, 'results.json'), 'w') as f:
         json.dump(dict(status='done', task='mrpc', method='adapter', m=64,
-                       lr=lr, epochs=3.0, seed=seed, config=extra), f)
+                       lr=lr, epochs=3.0, seed=seed, config=extra,
+                       dev=dict(f1=0.8, accuracy=0.75),
+                       trainable_params=1000), f)
       os.makedirs(os.path.join(study.workdir, name, 'artifact'))
   return study
 
