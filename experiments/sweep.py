@@ -22,8 +22,9 @@ change logging or evaluation batching aside). Each run is in one state:
   interrupted, running (a killed process), pending: (re)run; training resumes
                from the run's own checkpoint.
 With --results_dir, each finished run's results.json, config.json and
-metrics.jsonl are copied to `<results_dir>/<run>/` (results.json last; again
-on a later run of the sweep if that copy is missing or differs), and a run
+metrics.jsonl are copied to `<results_dir>/<run>/` (results.json last; a
+later run of the sweep copies the files that copy lacks, and never replaces
+one it has: a committed file may have been amended since), and a run
 found there counts as done on any machine (commit that directory to carry a
 sweep across machines; `experiments.report` reads it).
 
@@ -313,60 +314,42 @@ def _refuse_changed(inspected: dict[str, RunState]) -> None:
         'config they were made with.')
 
 
-def _publish(run_dir: str, results_dir: str, name: str) -> None:
+def _publish(run_dir: str, results_dir: str, name: str,
+             only_missing: bool = False) -> list[str]:
   """Copies a finished run's small result files to results_dir/name.
 
   Each file is copied atomically, and results.json (what makes the copy count
-  as done) last, so a copy cut short never looks like a finished run.
+  as done) last, so a copy cut short never looks like a finished run. With
+  `only_missing`, files the copy already has are kept as they are (a
+  committed results.json may have been amended, e.g. by
+  experiments.backfill_predictions). Returns the names copied.
   """
   last = selection.RESULTS_FILE
+  copied = []
   for filename in sorted(RESULT_FILES, key=lambda f: f == last):
     src = os.path.join(run_dir, filename)
-    if os.path.exists(src):
-      fileio.copy_file(src, os.path.join(results_dir, name, filename))
-
-
-def _same_bytes(a: str, b: str) -> bool:
-  try:
-    with open(a, 'rb') as fa, open(b, 'rb') as fb:
-      return fa.read() == fb.read()
-  except OSError:
-    return False
-
-
-def _unpublished(run_dir: str, results_dir: str, name: str) -> str | None:
-  """Why results_dir/name lacks the run's current files, or None if it has
-  them (byte for byte)."""
-  reason = None
-  for filename in RESULT_FILES:
-    src = os.path.join(run_dir, filename)
-    if not os.path.exists(src):
-      continue
     dst = os.path.join(results_dir, name, filename)
-    if not os.path.exists(dst):
-      return 'missing'
-    if not _same_bytes(src, dst):
-      reason = 'different'
-  return reason
+    if os.path.exists(src) and not (only_missing and os.path.exists(dst)):
+      fileio.copy_file(src, dst)
+      copied.append(filename)
+  return copied
 
 
 def _publish_done(workdir: str, runs: Sequence[Run],
                   inspected: dict[str, RunState], results_dir: str) -> None:
-  """Publishes runs done in the workdir whose results_dir copy is missing or
-  stale: a sweep interrupted between finishing a run and copying it would
-  otherwise skip that run forever without it ever reaching results_dir."""
+  """Copies the files results_dir lacks of runs done in the workdir: a sweep
+  interrupted between finishing a run and copying it would otherwise skip
+  that run forever without it ever reaching results_dir."""
   for run in runs:
     run_dir = os.path.join(workdir, run.name)
     found = inspected[run.name]
     if found.state != 'done' or found.results_path != os.path.join(
         run_dir, selection.RESULTS_FILE):
       continue
-    reason = _unpublished(run_dir, results_dir, run.name)
-    if reason:
-      _publish(run_dir, results_dir, run.name)
-      what = 'was missing' if reason == 'missing' else 'differed'
-      print(f'Published {run.name} to {results_dir} (its copy {what}).',
-            flush=True)
+    copied = _publish(run_dir, results_dir, run.name, only_missing=True)
+    if copied:
+      print(f'Published {run.name} to {results_dir} ({", ".join(copied)} '
+            'missing there).', flush=True)
 
 
 def run_sweep(runs: Sequence[Run], workdir: str,

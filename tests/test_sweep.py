@@ -217,17 +217,23 @@ def test_reliability_sweep_run_done_before_an_interrupt_is_published(tmp_path):
               == (tmp_path / 'wd' / run.name / filename).read_bytes())
 
 
-def test_reliability_sweep_stale_results_dir_copy_is_republished(tmp_path):
+def test_reliability_sweep_fills_a_partial_copy_and_keeps_amended_files(
+    tmp_path):
   runs = _runs()[:1]
   results_dir = tmp_path / 'committed'
   sweep.run_sweep(runs, str(tmp_path / 'wd'), FakeTrain(),
                   results_dir=str(results_dir))
-  copied = results_dir / runs[0].name / 'metrics.jsonl'
-  copied.write_text('{"step": 0}\n')  # A copy cut short or edited.
+  copy = results_dir / runs[0].name
+  (copy / 'metrics.jsonl').unlink()  # A copy that lost a file.
+  # A committed results.json amended since (a field added after the run).
+  amended = json.loads((copy / 'results.json').read_text())
+  amended['dev_predictions'] = {'predicted': {'a': 1}}
+  (copy / 'results.json').write_text(json.dumps(amended))
   sweep.run_sweep(runs, str(tmp_path / 'wd'), FakeTrain(),
                   results_dir=str(results_dir))
-  assert copied.read_bytes() == (
+  assert (copy / 'metrics.jsonl').read_bytes() == (
       tmp_path / 'wd' / runs[0].name / 'metrics.jsonl').read_bytes()
+  assert json.loads((copy / 'results.json').read_text()) == amended
 
 
 def test_reliability_sweep_results_json_is_copied_last(tmp_path, monkeypatch):
@@ -255,7 +261,8 @@ def test_reliability_sweep_results_json_is_copied_last(tmp_path, monkeypatch):
       copied.append(os.path.basename(dst)), real_copy(src, dst)))
   sweep.run_sweep(runs, str(tmp_path / 'wd'), FakeTrain(),
                   results_dir=str(results_dir))
-  assert copied[-1] == 'results.json' and len(copied) == 3
+  # config.json made it the first time and is kept; results.json comes last.
+  assert copied == ['metrics.jsonl', 'results.json']
   assert sorted(os.listdir(results_dir / runs[0].name)) == [
       'config.json', 'metrics.jsonl', 'results.json']
 
