@@ -495,11 +495,14 @@ def write_claims(results: Sequence[Result], grid: Sequence[Result],
                  out_dir: str) -> list[str]:
   """The Claims section: Table 1, the curves, init scale, the ablation.
 
-  The Table 1 claims average over the tasks every row has reached, so that a
-  study in progress reports its gaps so far (provisional until all five).
+  The Table 1 claims average over the tasks every row they compare has
+  reached, so that a study in progress reports its gaps so far (provisional
+  until all five). Variable FT is in no such claim, and SST-2 has no
+  variable FT run by design: it must not hold the verdicts back.
   """
   complete = [t for t in tasks
-              if all(chosen[label].get(t) for label, _, _ in ROWS)]
+              if all(chosen[label].get(t) for label, _, _ in ROWS
+                     if label != 'Variable FT (best k)')]
   curve_tasks = [t for t in glue_config.CURVE_TASKS if t in tasks]
   ablations = {pooling: ablation.seeds_summary(os.path.join(out_dir, name))
                for pooling, name in ablation.DIRS.items()}

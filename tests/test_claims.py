@@ -17,7 +17,10 @@ def test_table1_gives_a_verdict_only_on_the_whole_table():
   lines = claims.table1(means, tasks, tasks)
   assert lines[0].endswith('reproduced.') and '(-0.2 points' in lines[0]
   assert lines[1].endswith('not reproduced.')  # -2.0 vs the paper's -0.8.
-  assert lines[2].endswith('reproduced.')      # -4.0: LayerNorm behind.
+  assert lines[2].endswith(': reproduced.')    # -4.0: LayerNorm behind.
+  # Twice the paper's gap is not the paper's claim.
+  far = dict(means, **{'LayerNorm only': (72.0, 0.2, 0.001, 3)})
+  assert claims.table1(far, tasks, tasks)[2].endswith('not reproduced.')
   means['Full fine-tuning'] = (80.0, 0.2, 1.0, 2)
   assert all('provisional' in line
              for line in claims.table1(means, tasks, tasks))

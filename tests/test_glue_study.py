@@ -1,6 +1,7 @@
 """The GLUE study report from a hand-made set of committed runs."""
 
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -400,3 +401,14 @@ def test_claims_average_over_the_tasks_every_row_has_reached(tmp_path):
                if line.startswith('- Paper: adapters (8-256)'))
   assert f'({gap:+.1f} points' in claim
   assert 'provisional, no verdict yet (2 of 5 tasks' in claim
+
+
+def test_claims_do_not_wait_for_variable_fine_tuning(tmp_path):
+  # SST-2 has no variable FT run by design; here RTE lacks it.
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  for k in (1, 3):
+    shutil.rmtree(runs / f'rte-top_k-{k}-5e-05-ep3-s0')
+  glue_study.write_study(str(runs), str(tmp_path / 'out'))
+  report = (tmp_path / 'out' / 'report.md').read_text()
+  assert 'provisional, no verdict yet (2 of 5 tasks' in report

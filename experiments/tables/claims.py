@@ -60,7 +60,8 @@ def table1(means: Mapping[str, tuple[float, float, float, int]],
     noise = math.hypot(ours[1], full[1])
     margin = 0.0 if math.isnan(noise) else noise
     if label == 'LayerNorm only':
-      holds = gap <= -3.5 + margin
+      # Behind by the paper's 3.5-4 points: more is not the same claim.
+      holds = -4.0 - margin <= gap <= -3.5 + margin
     else:
       holds = gap >= paper_gap - margin
     seeds = min(ours[3], full[3])
