@@ -109,12 +109,8 @@ def _grid_points(name: str) -> frozenset[tuple[str, Any, float, float]]:
   if name not in known:
     raise ValueError(f'extra:{name} is not one of the Table 2 study\'s '
                      f'datasets ({", ".join(known)}).')
-  points = set()
-  for p in extra_config.table2_cpu_points(name):
-    size_key = selection.SIZE_KEYS.get(p['method'])
-    points.add((p['method'], p.get(size_key) if size_key else None,
-                float(p['lr']), float(p['epochs'])))
-  return frozenset(points)
+  return frozenset(study.point_key(p)
+                   for p in extra_config.table2_cpu_points(name))
 
 
 def is_grid_run(result: Result) -> bool:

@@ -62,6 +62,9 @@ ROWS = (('Adapters (8-256)', 'adapter', None), ('Adapters (64)', 'adapter', 64),
         ('Full fine-tuning', 'full', None),
         ('Variable FT (best k)', 'top_k', None),
         ('LayerNorm only', 'layernorm', None))
+# The rows drawn as curves (Figs. 3-4): label -> method.
+CURVE_ROWS = (('Adapters (8-256)', 'adapter'),
+              ('Variable FT (best k)', 'top_k'), ('Full fine-tuning', 'full'))
 # Hand-written, beside the report; its numbers are checked against it.
 DISCUSSION = 'discussion.md'
 LONG_EPOCHS = glue_config.STUDY_LONG_EPOCHS
@@ -98,14 +101,8 @@ def _is_default_model(result: Result) -> bool:
           and config.get('pooling', 'pooler') == 'pooler')
 
 
-def _grid_point(point: dict[str, Any]) -> tuple[str, int | None, float, float]:
-  size_key = selection.SIZE_KEYS.get(point['method'])
-  size = point.get(size_key) if size_key else None
-  return (point['method'], size, float(point['lr']), float(point['epochs']))
-
-
 # (method, size, lr, epochs) of the study's grid (configs/glue.py).
-GRID_POINTS = frozenset(_grid_point(p) for p in glue_config.study_grid())
+GRID_POINTS = frozenset(study.point_key(p) for p in glue_config.study_grid())
 
 
 def _is_grid_run(result: Result) -> bool:
@@ -236,8 +233,7 @@ def _on_curve(result: Result, chosen: dict[str, dict[str, Any]]) -> bool:
   if _is_grid_run(result):
     return True
   task, method, _, lr, epochs = study.config_key(result)
-  label = {'adapter': 'Adapters (8-256)',
-           'top_k': 'Variable FT (best k)'}.get(method)
+  label = {m: label for label, m in CURVE_ROWS}.get(method)
   key = chosen.get(label, {}).get(task) if label else None
   return (key is not None and _is_default_model(result)
           and (float(key[3]), float(key[4])) == (lr, epochs))
@@ -255,9 +251,7 @@ def _curve_runs(results: Sequence[Result], task: str,
   """
   grid = [r for r in results if r['task'] == task and _on_curve(r, chosen)]
   curves = {}
-  for label, method in (('Adapters (8-256)', 'adapter'),
-                        ('Variable FT (best k)', 'top_k'),
-                        ('Full fine-tuning', 'full')):
+  for label, method in CURVE_ROWS:
     if chosen[label].get(task) is None:
       continue
     runs = [r for r in grid if r['method'] == method]
@@ -468,6 +462,7 @@ def long_training_table(results: Sequence[Result],
   """
   header = ['Task', 'Row', 'Configuration', '3 epochs (seed 0)',
             f'{LONG_EPOCHS:g} epochs (seed 0)']
+  default_model = [r for r in results if _is_default_model(r)]
   rows = []
   for task in tasks:
     for label in ('Adapters (8-256)', 'Full fine-tuning'):
@@ -477,9 +472,8 @@ def long_training_table(results: Sequence[Result],
       long_key = list(key[:4]) + [LONG_EPOCHS]
       scores = []
       for k in (key, long_key):
-        runs = [r for r in study.runs_of(
-            [r for r in results if _is_default_model(r)], k)
-                if int(r.get('seed', 0)) == 0]
+        runs = [r for r in study.runs_of(default_model, k)
+                if study.seed_of(r) == 0]
         scores.append(study.score_text(_metric(runs[0], task), runs[0])
                       if runs else None)
       if scores[1] is None:

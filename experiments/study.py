@@ -203,6 +203,14 @@ def select_configs(results: Iterable[Result], seed: int = 0
   return {k: config_key(r) for k, r in best.items()}
 
 
+def point_key(point: dict[str, Any]) -> tuple[str, Any, float, float]:
+  """(method, size, lr, epochs) of a sweep point: what config_key gives its
+  runs, without task and seed."""
+  size_key = selection.SIZE_KEYS.get(point['method'])
+  size = point.get(size_key) if size_key else None
+  return (point['method'], size, float(point['lr']), float(point['epochs']))
+
+
 def runs_of(results: Iterable[Result], key: Sequence[Hashable]
             ) -> list[Result]:
   """The runs of one configuration, ordered by seed.
