@@ -171,8 +171,9 @@ def _selected_points(path: str, task: str) -> dict[str, list]:
                      f'{e.strerror}.') from None
   points = {label: rows[task] for label, rows in chosen.items() if task in rows}
   if not points:
-    raise ValueError(f'{path} selects no point for task {task!r}: run its '
-                     'sweep=study grid first.')
+    raise ValueError(f'{path} selects no point for task {task!r}: finish '
+                     'its sweep=study grid first (a row\'s task stays out '
+                     'until its grid has finished).')
   return points
 
 

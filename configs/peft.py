@@ -198,7 +198,8 @@ def _selected_lrs(arg, methods) -> dict[str, float]:
   if missing:
     raise ValueError(f'sweep={arg.sweep} runs each method at the learning rate '
                      f'it selected in sweep=lr_grid; pass {",".join(missing)} '
-                     'or selected=<peft_study selected.json>.')
+                     'or selected=<peft_study selected.json> (which leaves a '
+                     'method out until its lr grid has finished).')
   return lrs
 
 

@@ -211,6 +211,28 @@ def point_key(point: dict[str, Any]) -> tuple[str, Any, float, float]:
   return (point['method'], size, float(point['lr']), float(point['epochs']))
 
 
+def unfinished_points(results: Iterable[Result], task: str,
+                      points: Iterable[dict[str, Any]], seed: int = 0
+                      ) -> list[tuple[str, Any, float, float]]:
+  """point_keys of `points` without a finished `seed` run of `task`.
+
+  A selection among a grid's finished runs is provisional until this is
+  empty: the missing run may win. Studies keep such selections out of their
+  selected.json, so that no seeds stage (another shard's, or one started by
+  hand) builds on a grid still in progress.
+  """
+  done = {config_key(r)[1:] for r in results
+          if r['task'] == task and seed_of(r) == seed}
+  return sorted({point_key(p) for p in points} - done, key=repr)
+
+
+def points_text(points: Iterable[tuple[str, Any, float, float]]) -> str:
+  """'adapter m=8 lr 0.0003 3 ep, ...': point_keys for a report line."""
+  return ', '.join(f'{method}{"" if size is None else f" size={size}"} '
+                   f'lr {lr:g} {epochs:g} ep'
+                   for method, size, lr, epochs in points)
+
+
 def runs_of(results: Iterable[Result], key: Sequence[Hashable]
             ) -> list[Result]:
   """The runs of one configuration, ordered by seed.

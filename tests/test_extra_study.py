@@ -13,7 +13,8 @@ from configs import extra as extra_config
 from experiments import extra_study
 
 PARAMS = {('adapter', 8): 20_000, ('adapter', 64): 150_000,
-          ('top_k', 1): 1_800_000, ('full', None): 22_700_000}
+          ('top_k', 1): 1_800_000, ('top_k', 3): 5_400_000,
+          ('full', None): 22_700_000}
 TOTAL = 22_700_000
 
 
@@ -69,6 +70,29 @@ def _runs_dir(tmp_path):
   return root
 
 
+def _complete_grids(root):
+  """Seed-0 runs (dev 0.1: never selected) at the grid points the fixture's
+  (dataset, method) cells lack; how many it wrote."""
+  results = extra_study.load(str(root))
+  written = 0
+  for task, method in {(r['task'], r['method']) for r in results}:
+    name = task.split(':')[1]
+    for point in extra_config.table2_cpu_points(name):
+      size = point.get({'adapter': 'm', 'top_k': 'top_k'}.get(method, ''))
+      key = (point['method'], size, point['lr'], point['epochs'])
+      if point['method'] != method or any(
+          (r['task'], r['method'], r['seed']) == (task, method, 0)
+          and extra_study.study.config_key(r)[1:] == key for r in results):
+        continue
+      first = next(r for r in results if r['task'] == task)
+      _write(root, f'{name}-{method}-{size}-{point["lr"]:g}-s0', task, method,
+             0, 0.1, 0.1, size=size, lr=point['lr'], epochs=point['epochs'],
+             train=first['data']['rows']['train'],
+             classes=len(first['data']['classes']))
+      written += 1
+  return written
+
+
 def _expected(tests):
   values = 100 * np.asarray(tests)
   if len(values) == 1:
@@ -121,9 +145,10 @@ def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
       framework='adapterhub', task='extra:progressive_stance',
       method='adapter', m=8, lr=1e-3, epochs=5, seed=0, train_seconds=42.0,
       dev=dict(accuracy=0.5), test=dict(accuracy=0.625))))
+  added = _complete_grids(runs_dir)
   paths = extra_study.write_study(str(runs_dir), str(out))
   with open(paths['runs']) as f:
-    assert len(list(csv.DictReader(f))) == 13
+    assert len(list(csv.DictReader(f))) == 13 + added
   text = (out / 'report.md').read_text()
   mean, sem = _expected(A_ADAPTER_M8)
   # Smallest dataset first, with its classes and training examples.
@@ -140,7 +165,7 @@ def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
   assert [[c.strip() for c in row.split('|')][column]
           for row in (row_a, row_b)] == ['50.0', '-']
   # B's full FT predicts one class on dev: its selected row is marked.
-  assert '| Disasters | Full FT | lr 5e-5, 3 ep | 90.0‡ | 1 | 0 | 60.0‡ |' in text
+  assert '| Disasters | Full FT | lr 5e-5, 3 ep | 90.0‡ | 2 | 0 | 60.0‡ |' in text
   assert '62.5' in text and '42' in text  # The peer row.
   assert os.path.getsize(paths['params']) > 10_000
   selected = json.loads((out / 'selected.json').read_text())['selected']
@@ -158,6 +183,25 @@ def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
               ('extra:progressive_stance', 'adapter', 8, 2),
               ('extra:disasters', 'adapter', 64, 1),
               ('extra:disasters', 'adapter', 64, 2)}
+
+
+def test_selections_of_an_unfinished_grid_stay_out_of_selected_json(
+    runs_dir, tmp_path):
+  _complete_grids(runs_dir)
+  # Disasters' adapters still lack m=8 at lr 1e-3 (another shard's run).
+  missing = runs_dir / 'disasters-adapter-8-0.001-s0'
+  assert (missing / 'results.json').exists()
+  (missing / 'results.json').unlink()
+  out = tmp_path / 'out'
+  extra_study.write_study(str(runs_dir), str(out))
+  selected = json.loads((out / 'selected.json').read_text())['selected']
+  chosen = {(e['task'], e['method']) for e in selected}
+  assert ('extra:disasters', 'adapter') not in chosen
+  assert ('extra:disasters', 'full') in chosen
+  assert ('extra:progressive_stance', 'adapter') in chosen
+  text = (out / 'report.md').read_text()
+  assert ('- Provisional: Disasters adapter is chosen among a grid that still '
+          'lacks adapter size=8 lr 0.001 3 ep (seed 0)') in text
 
 
 def test_no_runs_is_an_error(tmp_path):

@@ -34,8 +34,18 @@ def _write(root, task, method, size, lr, seed, metric, value, params,
                        pooling='pooler'), **config))))
 
 
-def _make_runs(root):
+# Seed-0 grid points _make_runs leaves to _complete_grid (low scores, never
+# selected): m=64 at 3e-3, m=256, LayerNorm-only at 1e-2.
+_GRID_REST = (('adapter', 64, 3e-3), ('adapter', 256, 3e-4),
+              ('adapter', 256, 3e-3), ('layernorm', None, 1e-2))
+
+
+def _make_runs(root, complete_grid=False):
   for task, metric in (('mrpc', 'f1'), ('rte', 'accuracy')):
+    if complete_grid:
+      for method, size, lr in _GRID_REST:
+        _write(root, task, method, size, lr, 0, metric, 0.40,
+               {'adapter': 100 * (size or 1), 'layernorm': 50}[method])
     # Adapters: m=8 wins seed 0 at lr 3e-4; m=64's best lr is 1e-3.
     _write(root, task, 'adapter', 8, 3e-4, 0, metric, 0.80, 100)
     _write(root, task, 'adapter', 8, 3e-3, 0, metric, 0.70, 100)
@@ -65,7 +75,7 @@ def _make_runs(root):
 
 def test_study_selects_on_seed_zero_and_reports_spread(tmp_path):
   runs = tmp_path / 'runs'
-  _make_runs(runs)
+  _make_runs(runs, complete_grid=True)
   out = tmp_path / 'out'
   paths = glue_study.write_study(str(runs), str(out))
   selected = json.loads((out / 'selected.json').read_text())
@@ -92,7 +102,7 @@ def test_study_selects_on_seed_zero_and_reports_spread(tmp_path):
   assert not any('reproduced' in line for line in table1_claims)
   header = (out / 'runs.csv').read_text().splitlines()[0]
   assert header.startswith('run,task,method,m,top_k,lr,epochs,seed,schedule')
-  assert len((out / 'runs.csv').read_text().splitlines()) == 1 + 2 * 22
+  assert len((out / 'runs.csv').read_text().splitlines()) == 1 + 2 * 26
   # The init-scale table holds the swept configuration only (m=8, lr 3e-4),
   # scored as selection does (mean of the task's metrics, here f1 and acc).
   sigma3 = adapters - 0.5  # (f1 + f1 - 0.01) / 2, x100.
@@ -223,7 +233,7 @@ def test_seed_sweep_adds_seeds_at_the_selected_points(tmp_path):
   from configs import glue  # pylint: disable=g-import-not-at-top
   from experiments import sweep  # pylint: disable=g-import-not-at-top
   runs = tmp_path / 'runs'
-  _make_runs(runs)
+  _make_runs(runs, complete_grid=True)
   glue_study.write_study(str(runs), str(tmp_path / 'out'))
   selected = tmp_path / 'out' / 'selected.json'
   points = sweep.collect(lambda add: glue.sweep(
@@ -241,11 +251,37 @@ def test_seed_sweep_adds_seeds_at_the_selected_points(tmp_path):
         add, f'task=mrpc,sweep=study_seeds,selected={tmp_path}/none.json'))
 
 
+def test_selections_of_an_unfinished_grid_stay_out_of_selected_json(tmp_path):
+  from configs import glue  # pylint: disable=g-import-not-at-top
+  from experiments import sweep  # pylint: disable=g-import-not-at-top
+  runs = tmp_path / 'runs'
+  _make_runs(runs, complete_grid=True)
+  # MRPC's m=256 at lr 3e-3 has not finished (a shard still running it).
+  shutil.rmtree(runs / 'mrpc-adapter-256-0.003-ep3-s0')
+  out = tmp_path / 'out'
+  glue_study.write_study(str(runs), str(out))
+  selected = json.loads((out / 'selected.json').read_text())
+  assert 'mrpc' not in selected['Adapters (8-256)']
+  assert selected['Adapters (8-256)']['rte'][2] == 8
+  # m=64's grid and the other rows are complete on MRPC: they stay.
+  assert selected['Adapters (64)']['mrpc'][2:4] == [64, 1e-3]
+  assert selected['Full fine-tuning']['mrpc'][3] == 5e-5
+  report = (out / 'report.md').read_text()
+  assert ('- Provisional: Adapters (8-256) on MRPC is chosen among a grid '
+          'that still lacks adapter size=256 lr 0.003 3 ep') in report
+  # The report still shows the provisional choice (m=8) in Table 1.
+  assert '77.0 ± 3.0 (n=3)' in report
+  names = [sweep.run_name(p) for p in sweep.collect(lambda add: glue.sweep(
+      add, f'task=mrpc,sweep=study_seeds,selected={out / "selected.json"}'))]
+  assert 'mrpc-adapter-m8-lr3e-4-ep3-s1' not in names
+  assert 'mrpc-adapter-m64-lr1e-3-ep3-s1' in names
+
+
 def test_curve_and_init_sweeps_follow_the_selected_points(tmp_path):
   from configs import glue  # pylint: disable=g-import-not-at-top
   from experiments import sweep  # pylint: disable=g-import-not-at-top
   runs = tmp_path / 'runs'
-  _make_runs(runs)
+  _make_runs(runs, complete_grid=True)
   cola = tmp_path / 'cola'
   for name in os.listdir(runs):  # The same grid for CoLA.
     result = json.loads((runs / name / 'results.json').read_text())

@@ -157,3 +157,23 @@ def test_runs_outside_the_sweeps_are_refused(tmp_path):
   assert not peft_study.is_study_run(json.loads(
       (tmp_path / 'runs2' / 'mrpc-adapter-7-0.001-s0' / 'results.json')
       .read_text()))
+
+
+def test_a_method_with_an_unfinished_lr_grid_stays_out_of_selected_json(
+    tmp_path):
+  runs, out = tmp_path / 'runs', tmp_path / 'out'
+  best, _ = _make_runs(str(runs), np.random.default_rng(3))
+  # One of LoRA's grid rates other than its best has not finished.
+  lr = next(lr for lr in LRS['lora'] if lr != best['lora'])
+  os.remove(os.path.join(runs, f'mrpc-lora-25-{lr:g}-s0', 'results.json'))
+  paths = peft_study.write_study(str(runs), str(out))
+  with open(paths['selected']) as f:
+    chosen = json.load(f)['lr']
+  assert chosen == {m: v for m, v in best.items() if m != 'lora'}
+  report = open(paths['report']).read()
+  assert (f"- Provisional: lora's lr is chosen among a grid that still lacks "
+          f'lr {lr:g} (MRPC, seed 0)') in report
+  from configs import peft as peft_config  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match='lr_lora'):
+    peft_config.sweep(lambda **kw: None,
+                      f'sweep=seeds,selected={paths["selected"]}')
