@@ -11,10 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-# Keys that may differ between a run and its resumption or re-use.
+# Keys that may differ between a checkpoint and its resumption.
 RESUMABLE_KEYS = frozenset({
     'overwrite', 'log_every', 'predict', 'distributed', 'eval_batch_size',
     'cache_dir', 'keep_checkpoints'})
+# Keys that ask a run for outputs beyond its result: a finished run that wrote
+# them serves a request that does not ask for them, not the reverse (a run
+# made without test predictions has no test accuracy to report).
+EXTRA_OUTPUT_KEYS = frozenset({'predict'})
+# What a run made before a key existed did, where that differs from today's
+# default: the official schedule became the default after runs with HF's.
+PREDATING_VALUES = {'schedule': 'linear'}
 
 _MISSING = '<absent>'
 
@@ -31,27 +38,37 @@ def flatten(config: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
 
 
 def changed_keys(recorded: Mapping[str, Any], current: Mapping[str, Any],
-                 defaults: Mapping[str, Any] | None = None
-                 ) -> dict[str, tuple[Any, Any]]:
+                 defaults: Mapping[str, Any] | None = None,
+                 resuming: bool = False) -> dict[str, tuple[Any, Any]]:
   """key -> (recorded value, current value) for every key that differs.
 
   A key the recorded config lacks was added to the code after the run; the
-  run then had its default, so it is compared as `defaults[key]` (when
-  defaults are not given, such keys are not compared).
+  run then did what PREDATING_VALUES says, else had its default, compared as
+  `defaults[key]` (when defaults are not given, such keys are not compared).
+  `resuming` compares a checkpoint's config with its resumption's, where every
+  RESUMABLE_KEYS key may change; otherwise a finished run is being reused,
+  and EXTRA_OUTPUT_KEYS count where the run lacks what is asked for.
   """
   old, new = flatten(recorded), flatten(current)
-  base = flatten(defaults) if defaults is not None else None
+  base = flatten(defaults) if defaults is not None else {}
   changed = {}
   for key in sorted(set(old) | set(new)):
-    if key.split('.')[0] in RESUMABLE_KEYS:
-      continue
+    top = key.split('.')[0]
     if key in old:
       before = old[key]
-    elif base is not None and key in base:
+    elif key in PREDATING_VALUES:
+      before = PREDATING_VALUES[key]
+    elif key in base:
       before = base[key]
     else:
       continue
     after = new.get(key, _MISSING)
+    if top in EXTRA_OUTPUT_KEYS and not resuming:
+      if after is True and before is not True:
+        changed[key] = (before, after)
+      continue
+    if top in RESUMABLE_KEYS:
+      continue
     if before != after:
       changed[key] = (before, after)
   return changed

@@ -44,9 +44,6 @@ from adapter_bert import run_config
 from adapter_bert import tasks as tasks_lib
 from adapter_bert import workdir_lock
 
-# Config keys that may change between a run and its resumption.
-_RESUMABLE_KEYS = run_config.RESUMABLE_KEYS
-
 
 def enable_compilation_cache(path: str | None = None) -> None:
   """Persists compiled XLA programs, so sweeps and reruns skip recompiling."""
@@ -216,16 +213,12 @@ def _check_workdir(config: ml_collections.ConfigDict, workdir: str,
     return
   with open(path) as f:
     previous = json.load(f)
-  current = json.loads(config.to_json())
-  # Keys newer than the checkpoint's config (added to the code since) pass.
-  changed = sorted(k for k in set(previous) | set(current)
-                   if k not in _RESUMABLE_KEYS and k in previous
-                   and previous.get(k) != current.get(k))
+  changed = run_config.changed_keys(previous, json.loads(config.to_json()),
+                                    resuming=True)
   if not changed:
     return
   if not config.overwrite:
-    details = ', '.join(f'{k}: {previous.get(k)!r} -> {current.get(k)!r}'
-                        for k in changed)
+    details = run_config.describe_changes(changed)
     raise errors.UserError(
         f'{workdir} holds a checkpoint of a different config ({details}). '
         'Use another --workdir, or set --config.overwrite=True to discard it.')

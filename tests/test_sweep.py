@@ -178,6 +178,39 @@ def test_reliability_sweep_key_added_later_compares_with_its_default(tmp_path):
   assert inspected.changes == {'group_by_length': (False, True)}
 
 
+def test_reliability_sweep_run_before_the_schedule_key_used_hf_schedule(
+    tmp_path):
+  runs = _runs()[:1]
+  sweep.run_sweep(runs, str(tmp_path), FakeTrain())
+  path = tmp_path / runs[0].name / 'results.json'
+  results = json.loads(path.read_text())
+  del results['config']['schedule']  # Made before the key: HF's schedule.
+  path.write_text(json.dumps(results))
+  defaults = glue.get_config('task=rte').to_dict()
+  assert defaults['schedule'] == 'official'
+  inspected = sweep.inspect_run(str(tmp_path), runs[0], defaults=defaults)
+  assert inspected.changes == {'schedule': ('linear', 'official')}
+  linear = sweep.expand(runs[0].config, [dict(schedule='linear')])[0]
+  linear = sweep.Run(runs[0].index, runs[0].name, {}, linear.config)
+  assert sweep.state(str(tmp_path), linear, defaults=defaults) == 'done'
+
+
+def test_reliability_sweep_run_without_test_predictions_serves_no_request_for_them(
+    tmp_path):
+  runs = _runs()[:1]
+  quiet = sweep.expand(runs[0].config, [dict(predict=False)])[0]
+  quiet = sweep.Run(runs[0].index, runs[0].name, {}, quiet.config)
+  sweep.run_sweep([quiet], str(tmp_path), FakeTrain())
+  assert sweep.state(str(tmp_path), quiet) == 'done'
+  asking = sweep.expand(runs[0].config, [dict(predict=True)])[0]
+  asking = sweep.Run(runs[0].index, runs[0].name, {}, asking.config)
+  inspected = sweep.inspect_run(str(tmp_path), asking)
+  assert inspected.changes == {'predict': (False, True)}
+  # A run that predicted serves a request that does not ask for it.
+  sweep.run_sweep([asking], str(tmp_path / 'b'), FakeTrain())
+  assert sweep.state(str(tmp_path / 'b'), quiet) == 'done'
+
+
 def test_reliability_sweep_results_dir_carries_finished_runs(tmp_path):
   runs = _runs()
   results_dir = tmp_path / 'committed'
