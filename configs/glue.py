@@ -303,16 +303,25 @@ def _most_often(values: list) -> object:
 
 
 def _study_sst2_runs(add, arg) -> None:
-  """SST-2, seed 0: each method at the lr (and m) chosen most often elsewhere."""
+  """SST-2, seed 0: each method at the choice made most often elsewhere.
+
+  Adapters: the m chosen most often, at the lr chosen most often with that m,
+  and m=64 at its row's most frequent lr: (m, lr) pairs of the grid, never an
+  m with another m's lr.
+  """
   with open(arg.selected) as f:
     chosen = json.load(f)
-  def pick(label, index):
-    return _most_often([p[index] for t, p in sorted(chosen[label].items())
-                        if t != 'sst2'])
-  adapter_lr = pick('Adapters (8-256)', 3)
-  for m in sorted({64, pick('Adapters (8-256)', 2)}):
+  def others(label):
+    return [p for t, p in sorted(chosen.get(label, {}).items()) if t != 'sst2']
+  def pick(label, index, where=lambda p: True):
+    return _most_often([p[index] for p in others(label) if where(p)])
+  m = pick('Adapters (8-256)', 2)
+  sizes = {m: pick('Adapters (8-256)', 3, lambda p: p[2] == m)}
+  if 64 not in sizes:
+    sizes[64] = pick('Adapters (64)', 3)
+  for size, lr in sorted(sizes.items()):
     add(task='sst2', seed=0, **sweeps.method_keys('adapter', arg.placement),
-        m=m, lr=adapter_lr, epochs=CPU_EPOCHS)
+        m=size, lr=lr, epochs=CPU_EPOCHS)
   for label, method in (('Full fine-tuning', 'full'),
                         ('LayerNorm only', 'layernorm')):
     add(task='sst2', seed=0, **sweeps.method_keys(method), lr=pick(label, 3),
