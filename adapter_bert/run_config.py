@@ -24,6 +24,9 @@ EXTRA_OUTPUT_KEYS = frozenset({'predict'})
 PREDATING_VALUES = {'schedule': 'linear'}
 
 _MISSING = '<absent>'
+# A run's checkpoints, under its workdir: what a resumption needs and a
+# finished run does not (its artifact and results stay).
+CHECKPOINTS_DIR = 'checkpoints'
 
 
 def flatten(config: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:

@@ -419,7 +419,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                         interrupt_after_step: int | None) -> dict[str, Any]:
   """train_and_evaluate's body, run while holding the workdir lock."""
-  checkpoint_dir = os.path.join(workdir, 'checkpoints')
+  checkpoint_dir = os.path.join(workdir, run_config.CHECKPOINTS_DIR)
   _check_workdir(config, workdir, checkpoint_dir)
   if config.overwrite:
     _discard_outputs(workdir)

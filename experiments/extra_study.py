@@ -97,10 +97,10 @@ def _label(task: str) -> str:
   return paper_results.EXTRA_LABELS.get(_name(task), _name(task))
 
 
-def load(runs_dir: str) -> list[Result]:
-  """The finished extra-task runs under `runs_dir`."""
+def load(runs_dir: str, status: str = 'done') -> list[Result]:
+  """The extra-task runs under `runs_dir` that ended in `status`."""
   return [r for r in selection.load_results(runs_dir)
-          if r.get('status') == 'done' and str(r['task']).startswith('extra:')
+          if r.get('status') == status and str(r['task']).startswith('extra:')
           and r.get('method') in METHODS]
 
 
@@ -470,6 +470,7 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
   results = load(runs_dir)
   if not results:
     raise ValueError(f'No finished extra-task runs under {runs_dir}.')
+  diverged = study.diverged_runs(load(runs_dir, 'diverged'))
   cells = table2_cells(results)
   tasks = task_order(results)
   peer_dir = peer_dir or os.path.join(out_dir, 'peer')
@@ -479,7 +480,7 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
                report=os.path.join(out_dir, 'report.md'),
                params=os.path.join(out_dir, 'params.png'))
   study.write_runs_csv(results, paths['runs'])
-  pending = pending_selections(results, cells)
+  pending = pending_selections(results + diverged, cells)
   fileio.write_json(paths['selected'], dict(
       protocol=('per (task, method): the seed-0 run with the best final-step '
                 'dev accuracy; ties to fewer trained parameters'),
@@ -502,11 +503,12 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
       'experiments/paper_results.py from a copy of its Tables 2 and 4; not '
       're-checked against the paper offline.', '',
       '## Table 2 layout', '', common.to_markdown(table2(results, cells))]
-  if pending:
+  if pending or diverged:
     lines += [f'- Provisional: {_label(task)} {method} is chosen among a grid '
               f'that still lacks {study.points_text(missing)} (seed 0); '
               'selected.json leaves it out, so no seeds stage starts from it.'
-              for (task, method), missing in sorted(pending.items())] + ['']
+              for (task, method), missing in sorted(pending.items())]
+    lines += study.diverged_line(diverged) + ['']
   lines += ['## The claim', '']
   lines += claim(cells, tasks) + ['', '![params.png](params.png)', '',
                                   '## Selected configurations', '',

@@ -549,8 +549,9 @@ def write_claims(results: Sequence[Result], grid: Sequence[Result],
 
 
 def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
-  results = [r for r in selection.load_results(runs_dir)
-             if r.get('status') == 'done' and r['task'] in TASKS]
+  loaded = [r for r in selection.load_results(runs_dir) if r['task'] in TASKS]
+  results = [r for r in loaded if r.get('status') == 'done']
+  diverged = study.diverged_runs(loaded)
   if not results:
     raise ValueError(f'No finished runs under {runs_dir}.')
   tasks = [t for t in TASKS if any(r['task'] == t for r in results)]
@@ -560,7 +561,8 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
                report=os.path.join(out_dir, 'report.md'))
   study.write_runs_csv(results, paths['runs'])
   grid = [r for r in results if _is_grid_run(r)]
-  pending = pending_selections(grid, chosen)
+  pending = pending_selections(
+      grid + [r for r in diverged if _is_grid_run(r)], chosen)
   fileio.write_json(paths['selected'], settled(chosen, pending))
   table = table1(grid, chosen, tasks)
   lines = ['# GLUE on minilm-l6: the paper\'s claims measured on CPU', '',
@@ -573,8 +575,8 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
            '--study=glue`.', '',
            batching_line(results), '',
            '## Table 1 analogue', '', common.to_markdown(table)]
-  if pending:
-    lines += pending_lines(pending) + ['']
+  if pending or diverged:
+    lines += pending_lines(pending) + study.diverged_line(diverged) + ['']
   lines += ['## Claims', '']
   lines += write_claims(results, grid, chosen, tasks, out_dir)
   score = lambda r: _metric(r, r['task'])

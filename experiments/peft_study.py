@@ -282,9 +282,10 @@ def plot(tables: dict[str, dict[str, dict[str, Any]]], path: str) -> str:
 def write_study(runs_dir: str, out_dir: str,
                 benchmark_path: str | None = None) -> dict[str, str]:
   """Writes runs.csv, selected.json, report.md and the plot; their paths."""
-  results = [r for r in selection.load_results(runs_dir)
-             if r.get('status', 'done') == 'done'
-             and r.get('method') in peft_config.METHODS]
+  loaded = [r for r in selection.load_results(runs_dir)
+            if r.get('method') in peft_config.METHODS]
+  results = [r for r in loaded if r.get('status', 'done') == 'done']
+  diverged = study.diverged_runs(loaded)
   outside = sorted(str(r.get('run', '?')) for r in results
                    if not is_study_run(r))
   if outside:
@@ -298,7 +299,7 @@ def write_study(runs_dir: str, out_dir: str,
     with open(benchmark_path) as f:
       benchmark = json.load(f)
   lrs = select_lrs(results)
-  pending = pending_lrs(results, lrs)
+  pending = pending_lrs(results + diverged, lrs)
   tables = {'1%': cells(results, lrs, '1%', TASKS),
             '0.1%': cells(results, lrs, '0.1%', ('mrpc',))}
   paths = {'runs': os.path.join(out_dir, 'runs.csv'),
@@ -312,12 +313,12 @@ def write_study(runs_dir: str, out_dir: str,
       'lr': {m: lr for m, lr in lrs.items() if m not in pending}})
   plot(tables, paths['plot'])
   fileio.write_text(paths['report'], report_markdown(
-      results, lrs, tables, benchmark, benchmark_path, pending))
+      results, lrs, tables, benchmark, benchmark_path, pending, diverged))
   return paths
 
 
 def report_markdown(results, lrs, tables, benchmark, benchmark_path,
-                    pending=None) -> str:
+                    pending=None, diverged=()) -> str:
   seeds = collections.Counter((r['method'], r['task']) for r in results)
   lines = [
       '# Adapters against LoRA, IA3, prefix tuning and BitFit (minilm-l6)',
@@ -338,6 +339,7 @@ def report_markdown(results, lrs, tables, benchmark, benchmark_path,
             f'lacks lr {", ".join(f"{lr:g}" for lr in missing)} (MRPC, seed '
             '0); selected.json leaves it out, so no seeds stage starts from '
             'it.' for method, missing in sorted((pending or {}).items())]
+  lines += study.diverged_line(diverged)
   lines += ['', '## ~1% of the backbone', '']
   lines += table_markdown(tables['1%'], lrs, TASKS, benchmark)
   lines += ['', '## ~0.1% of the backbone (MRPC)', '']

@@ -211,13 +211,27 @@ def point_key(point: dict[str, Any]) -> tuple[str, Any, float, float]:
   return (point['method'], size, float(point['lr']), float(point['epochs']))
 
 
+def diverged_runs(results: Iterable[Result]) -> list[Result]:
+  """Runs whose loss stopped being finite: tried, ranked last, in no table."""
+  return [r for r in results if r.get('status') == 'diverged']
+
+
+def diverged_line(results: Iterable[Result]) -> list[str]:
+  """A report line naming the diverged runs, if any."""
+  names = sorted(str(r.get('run', '?')) for r in diverged_runs(results))
+  if not names:
+    return []
+  return [f'- Diverged (the loss became NaN or infinite; a tried point that '
+          f'ranks last and fills no cell): {", ".join(names)}.']
+
+
 def unfinished_points(results: Iterable[Result], task: str,
                       points: Iterable[dict[str, Any]], seed: int = 0
                       ) -> list[tuple[str, Any, float, float]]:
   """point_keys of `points` without a finished `seed` run of `task`.
 
   A selection among a grid's finished runs is provisional until this is
-  empty: the missing run may win. Studies keep such selections out of their
+  empty: the missing run may win. Pass diverged runs too: they were tried. Studies keep such selections out of their
   selected.json, so that no seeds stage (another shard's, or one started by
   hand) builds on a grid still in progress.
   """

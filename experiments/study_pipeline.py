@@ -14,7 +14,10 @@ of the MRPC m=64 adapters; for the extra-task study the AdapterHub peer; for
 the PEFT study the step benchmark. Stop it at any
 point (or lose the machine) and run the same command again: it continues with
 the first unfinished run. Commit `<results>/runs/` as runs land to carry the
-study to another machine; `runs/` (checkpoints, artifacts) stays local.
+study to another machine; `runs/` (artifacts; checkpoints until a run
+finishes) stays local. A diverged run is a result (its lr ranks last); a run
+that failed (an exception, e.g. data not found) stops the study, stays failed
+on every rerun, and is retrained with --rerun_failed once its cause is fixed.
 
 Batching: the GLUE study's MRPC runs are unpacked (its seed-0 grid began before
 packed batches existed; one batching per task keeps its seeds and curves
@@ -72,6 +75,8 @@ class Study:
   # extra tasks' Table 2 is test accuracy). GLUE's test labels are hidden, so
   # there predictions would only cost time (4-15% of a run's wall time).
   predict_test: bool = False
+  # Retrain runs that failed (an exception) in an earlier attempt.
+  rerun_failed: bool = False
 
   @property
   def runs_dir(self) -> str:
@@ -87,10 +92,18 @@ def _python(module: str, *args: str) -> Command:
 
 
 def sweep(arg: str, packed: bool = True) -> Step:
-  """A sweep of the study's config; it skips runs already in runs_dir."""
+  """A sweep of the study's config; it skips runs already in runs_dir.
+
+  A diverged run is one of the study's results (its lr ranks last), not a
+  reason to stop; checkpoints of finished runs are deleted (their artifacts
+  stay), or the studies' ~300 runs would fill the disk.
+  """
   def commands(s: Study) -> list[Command]:
     extra = [f'--config.packing={packed}',  # Explicit: defaults may change.
-             f'--config.predict={s.predict_test}']  # Not part of a result.
+             f'--config.predict={s.predict_test}',
+             '--diverged_ok', '--prune_checkpoints']
+    if s.rerun_failed:
+      extra.append('--rerun_failed')
     return [_python('experiments.sweep', f'--config={s.config}:{arg}', *extra,
                     f'--workdir={s.workdir}', f'--results_dir={s.runs_dir}')]
   return commands
@@ -283,7 +296,8 @@ def run(study: Study, names: Sequence[str], dry_run: bool = False,
 
 def run_studies(names: Sequence[str], stages: Sequence[str],
                 dry_run: bool = False,
-                runner: Callable[[Command], int] | None = None) -> int:
+                runner: Callable[[Command], int] | None = None,
+                rerun_failed: bool = False) -> int:
   """Several studies one after another (the CPU's queue); stops at a failure.
 
   --stages names one study's stages, so it needs exactly one study.
@@ -296,7 +310,8 @@ def run_studies(names: Sequence[str], stages: Sequence[str],
     raise ValueError('--stages needs a single --study (stages are per '
                      'study).')
   for name in names:
-    status = run(STUDIES[name](), stages, dry_run, runner)
+    chosen = dataclasses.replace(STUDIES[name](), rerun_failed=rerun_failed)
+    status = run(chosen, stages, dry_run, runner)
     if status:
       return status
   return 0
@@ -308,6 +323,8 @@ def define_flags() -> None:
                     f'{",".join(STUDIES)} or a comma-separated list of them.')
   flags.DEFINE_list('stages', [], 'Stages to run (default: all, in order).')
   flags.DEFINE_bool('dry_run', False, 'Print the commands and stop.')
+  flags.DEFINE_bool('rerun_failed', False, 'Retrain runs that failed or '
+                    'diverged in an earlier attempt (e.g. data not found).')
   flags.mark_flag_as_required('study')
 
 
@@ -315,7 +332,8 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
-    status = run_studies(FLAGS.study, FLAGS.stages, FLAGS.dry_run)
+    status = run_studies(FLAGS.study, FLAGS.stages, FLAGS.dry_run,
+                         rerun_failed=FLAGS.rerun_failed)
   except ValueError as e:
     errors.exit_with_message(f'study_pipeline: {e}')
   sys.exit(status)

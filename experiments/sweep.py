@@ -3,6 +3,7 @@ r"""Runs a config file's sweep: resumable, shardable, one run after another.
   python -m experiments.sweep --config configs/glue.py:task=rte,sweep=cpu \
       --workdir runs/sweep_rte [--shard 0/4] [--dry_run] [--config.dtype=bfloat16]
       [--results_dir experiments/results/x/runs] [--rerun_failed]
+      [--diverged_ok] [--prune_checkpoints]
       [--rerun_changed]
 
 The config file declares `sweep(add, arg)` beside `get_config(arg)` (big_vision
@@ -19,9 +20,12 @@ change logging or evaluation batching aside). Each run is in one state:
                names the keys, unless --rerun_changed (then it retrains).
   diverged     the loss became NaN; failed: an exception. Both keep the exit
                status non-zero on every re-run; --rerun_failed retrains them.
+               With --diverged_ok a diverged run is a result (its learning
+               rate is too high; it ranks last) and leaves the exit status 0.
   interrupted, running (a killed process), pending: (re)run; training resumes
                from the run's own checkpoint.
-With --results_dir, each finished run's results.json, config.json and
+With --results_dir, each finished (done or diverged) run's results.json,
+config.json and
 metrics.jsonl are copied to `<results_dir>/<run>/` (results.json last; a
 later run of the sweep copies the files that copy lacks, and never replaces
 one it has: a committed file may have been amended since), and a run
@@ -43,6 +47,7 @@ import inspect
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import traceback
@@ -72,6 +77,13 @@ _RESULTS_DIR = flags.DEFINE_string(
     'and metrics.jsonl to <results_dir>/<run>/; runs found there are done.')
 _RERUN_FAILED = flags.DEFINE_bool(
     'rerun_failed', False, 'Retrain failed and diverged runs.')
+_DIVERGED_OK = flags.DEFINE_bool(
+    'diverged_ok', False, 'A diverged run is a result (ranked last), not an '
+    'error: it leaves the exit status 0.')
+_PRUNE_CHECKPOINTS = flags.DEFINE_bool(
+    'prune_checkpoints', False, 'Delete a run\'s checkpoints once it has '
+    'finished (its artifact and results stay): a study of many runs would '
+    'otherwise fill the disk.')
 _RERUN_CHANGED = flags.DEFINE_bool(
     'rerun_changed', False, 'Retrain finished runs whose config changed '
                             '(otherwise the sweep refuses to start).')
@@ -335,16 +347,17 @@ def _publish(run_dir: str, results_dir: str, name: str,
   return copied
 
 
-def _publish_done(workdir: str, runs: Sequence[Run],
+def _publish_finished(workdir: str, runs: Sequence[Run],
                   inspected: dict[str, RunState], results_dir: str) -> None:
-  """Copies the files results_dir lacks of runs done in the workdir: a sweep
-  interrupted between finishing a run and copying it would otherwise skip
-  that run forever without it ever reaching results_dir."""
+  """Copies the files results_dir lacks of runs finished (done or diverged)
+  in the workdir: a sweep interrupted between finishing a run and copying it
+  would otherwise skip that run forever without it ever reaching
+  results_dir."""
   for run in runs:
     run_dir = os.path.join(workdir, run.name)
     found = inspected[run.name]
-    if found.state != 'done' or found.results_path != os.path.join(
-        run_dir, selection.RESULTS_FILE):
+    own = os.path.join(run_dir, selection.RESULTS_FILE)
+    if found.state not in ('done', 'diverged') or found.results_path != own:
       continue
     copied = _publish(run_dir, results_dir, run.name, only_missing=True)
     if copied:
@@ -358,7 +371,8 @@ def run_sweep(runs: Sequence[Run], workdir: str,
               config_spec: str = '', *, results_dir: str = '',
               defaults: dict[str, Any] | None = None,
               rerun_failed: bool = False,
-              rerun_changed: bool = False) -> dict[str, str]:
+              rerun_changed: bool = False,
+              prune_checkpoints: bool = False) -> dict[str, str]:
   """Trains this shard's unfinished runs in order; returns name -> state.
 
   Raises SweepError before training anything if a finished run's config
@@ -372,7 +386,7 @@ def run_sweep(runs: Sequence[Run], workdir: str,
   os.makedirs(workdir, exist_ok=True)
   write_index(workdir, runs, config_spec)
   if results_dir:
-    _publish_done(workdir, mine, inspected, results_dir)
+    _publish_finished(workdir, mine, inspected, results_dir)
   states = {n: r.state for n, r in inspected.items()}
   summary_path = _summary_path(workdir, shard)
 
@@ -409,7 +423,8 @@ def run_sweep(runs: Sequence[Run], workdir: str,
           f'(attempt {status["attempts"]})', flush=True)
     try:
       _attempt(run, run_dir, config, status, train_fn, workdir,
-               results_dir=results_dir, defaults=defaults)
+               results_dir=results_dir, defaults=defaults,
+               prune_checkpoints=prune_checkpoints)
     finally:  # Recorded however the attempt ended, interrupted included.
       states[run.name] = status['state']
       write_summary()
@@ -437,7 +452,8 @@ def _to_train(runs: Sequence[Run], mine: Sequence[Run],
 
 def _attempt(run: Run, run_dir: str, config: ml_collections.ConfigDict,
              status: dict[str, Any], train_fn: TrainFn, workdir: str, *,
-             results_dir: str, defaults: dict[str, Any] | None) -> None:
+             results_dir: str, defaults: dict[str, Any] | None,
+             prune_checkpoints: bool = False) -> None:
   """Trains one run; its final state, error and time go into `status` (and
   its status file). An interrupt (KeyboardInterrupt, SystemExit) is recorded,
   then raised."""
@@ -452,8 +468,6 @@ def _attempt(run: Run, run_dir: str, config: ml_collections.ConfigDict,
     if finished not in ('done', 'diverged'):
       raise RuntimeError(f'The run ended in state {finished!r}.')
     status.update(state=finished, error=None)
-    if finished == 'done' and results_dir:
-      _publish(run_dir, results_dir, run.name)
   except FloatingPointError as e:
     logging.warning('Run %s diverged: %s', run.name, e)
     status.update(state='diverged', error=f'{type(e).__name__}: {e}')
@@ -468,6 +482,13 @@ def _attempt(run: Run, run_dir: str, config: ml_collections.ConfigDict,
     raise
   status.update(finished=time.time(), seconds=time.time() - start)
   fileio.write_json(status_path, status)
+  if status['state'] in ('done', 'diverged'):
+    if results_dir and os.path.exists(
+        os.path.join(run_dir, selection.RESULTS_FILE)):
+      _publish(run_dir, results_dir, run.name)
+    if prune_checkpoints:
+      shutil.rmtree(os.path.join(run_dir, run_config.CHECKPOINTS_DIR),
+                    ignore_errors=True)
 
 
 def prepare(base: ml_collections.ConfigDict, config_spec: str,
@@ -493,6 +514,12 @@ def dry_run(runs: Sequence[Run], workdir: str,
         line += f'  ({run_config.describe_changes(inspected.changes)})'
       lines.append(line)
   return '\n'.join(lines)
+
+
+def exit_status(states: dict[str, str], diverged_ok: bool = False) -> int:
+  """1 while a run is not done (diverged runs aside with `diverged_ok`)."""
+  allowed = {'done', 'diverged'} if diverged_ok else {'done'}
+  return int(any(s not in allowed for s in states.values()))
 
 
 def main(argv: Sequence[str]) -> None:
@@ -521,7 +548,8 @@ def main(argv: Sequence[str]) -> None:
     states = run_sweep(runs, _WORKDIR.value, shard=shard,
                        config_spec=config_spec, results_dir=results_dir,
                        defaults=defaults, rerun_failed=_RERUN_FAILED.value,
-                       rerun_changed=_RERUN_CHANGED.value)
+                       rerun_changed=_RERUN_CHANGED.value,
+                       prune_checkpoints=_PRUNE_CHECKPOINTS.value)
   except SweepError as e:
     errors.exit_with_message(str(e))
   bad = {n: s for n, s in states.items() if s != 'done'}
@@ -529,8 +557,7 @@ def main(argv: Sequence[str]) -> None:
   for name, s in bad.items():
     error = _read_status(os.path.join(_WORKDIR.value, name)).get('error', '')
     print(f'  {s}: {name}: {error}')
-  if bad:
-    sys.exit(1)
+  sys.exit(exit_status(states, _DIVERGED_OK.value))
 
 
 if __name__ == '__main__':

@@ -202,6 +202,19 @@ def test_selections_of_an_unfinished_grid_stay_out_of_selected_json(
   text = (out / 'report.md').read_text()
   assert ('- Provisional: Disasters adapter is chosen among a grid that still '
           'lacks adapter size=8 lr 0.001 3 ep (seed 0)') in text
+  # It diverged instead: tried, ranked last; the cell's grid is complete.
+  result = dict(status='diverged', task='extra:disasters', method='adapter',
+                m=8, lr=1e-3, epochs=3.0, seed=0, score=math.nan,
+                config=dict(method='adapter', m=8, top_k=0, lr=1e-3,
+                            epochs=3.0, seed=0))
+  (missing / 'results.json').write_text(json.dumps(result))
+  extra_study.write_study(str(runs_dir), str(out))
+  selected = json.loads((out / 'selected.json').read_text())['selected']
+  assert ('extra:disasters', 'adapter') in {(e['task'], e['method'])
+                                           for e in selected}
+  text = (out / 'report.md').read_text()
+  assert 'Provisional' not in text
+  assert 'fills no cell): disasters-adapter-8-0.001-s0.' in text
 
 
 def test_no_runs_is_an_error(tmp_path):

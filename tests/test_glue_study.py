@@ -275,6 +275,20 @@ def test_selections_of_an_unfinished_grid_stay_out_of_selected_json(tmp_path):
       add, f'task=mrpc,sweep=study_seeds,selected={out / "selected.json"}'))]
   assert 'mrpc-adapter-m8-lr3e-4-ep3-s1' not in names
   assert 'mrpc-adapter-m64-lr1e-3-ep3-s1' in names
+  # The run diverges: the point was tried (it ranks last); the grid is done.
+  diverged = runs / 'mrpc-adapter-256-0.003-ep3-s0'
+  diverged.mkdir()
+  (diverged / 'results.json').write_text(json.dumps(dict(
+      status='diverged', task='mrpc', method='adapter', m=256, lr=3e-3,
+      epochs=3.0, seed=0, score=float('nan'), config=dict(
+          method='adapter', m=256, lr=3e-3, epochs=3.0, seed=0,
+          init_scale=1e-3, pooling='pooler'))))
+  glue_study.write_study(str(runs), str(out))
+  selected = json.loads((out / 'selected.json').read_text())
+  assert selected['Adapters (8-256)']['mrpc'][2] == 8
+  report = (out / 'report.md').read_text()
+  assert 'Provisional' not in report
+  assert ('fills no cell): mrpc-adapter-256-0.003-ep3-s0.') in report
 
 
 def test_curve_and_init_sweeps_follow_the_selected_points(tmp_path):

@@ -177,3 +177,17 @@ def test_a_method_with_an_unfinished_lr_grid_stays_out_of_selected_json(
   with pytest.raises(ValueError, match='lr_lora'):
     peft_config.sweep(lambda **kw: None,
                       f'sweep=seeds,selected={paths["selected"]}')
+  # It diverged instead: tried (ranked last), so LoRA's lr is settled.
+  with open(os.path.join(runs, f'mrpc-lora-25-{lr:g}-s0', 'results.json'),
+            'w') as f:
+    json.dump({'status': 'diverged', 'task': 'mrpc', 'method': 'lora',
+               'lr': lr, 'seed': 0, 'epochs': 3.0, 'score': float('nan'),
+               'config': {'backbone': 'minilm-l6', 'lr': lr, 'seed': 0,
+                          'method': 'lora', 'epochs': 3.0, 'lora_rank': 25}},
+              f)
+  paths = peft_study.write_study(str(runs), str(out))
+  with open(paths['selected']) as f:
+    assert json.load(f)['lr'] == best
+  report = open(paths['report']).read()
+  assert 'Provisional' not in report
+  assert f'fills no cell): mrpc-lora-25-{lr:g}-s0.' in report

@@ -124,6 +124,43 @@ def test_reliability_sweep_diverged_run_keeps_failing_until_rerun(tmp_path):
   assert retry.calls == [runs[1].name] and set(states.values()) == {'done'}
 
 
+def test_reliability_sweep_diverged_run_is_published_as_a_result(tmp_path):
+  runs = _runs()
+  committed = tmp_path / 'committed'
+  states = sweep.run_sweep(runs, str(tmp_path / 'a'), FakeTrain(diverge_on={2}),
+                           results_dir=str(committed))
+  assert sweep.exit_status(states) == 1
+  assert sweep.exit_status(states, diverged_ok=True) == 0
+  assert sweep.exit_status(dict(states, x='failed'), diverged_ok=True) == 1
+  recorded = json.loads((committed / runs[1].name / 'results.json').read_text())
+  assert recorded['status'] == 'diverged'
+  # Another machine sees it as tried (ranked last), not as a run to retrain.
+  other = FakeTrain()
+  states = sweep.run_sweep(runs, str(tmp_path / 'b'), other,
+                           results_dir=str(committed))
+  assert other.calls == [] and states[runs[1].name] == 'diverged'
+  # A retraining that ends done replaces the diverged record.
+  sweep.run_sweep(runs, str(tmp_path / 'a'), FakeTrain(),
+                  results_dir=str(committed), rerun_failed=True)
+  recorded = json.loads((committed / runs[1].name / 'results.json').read_text())
+  assert recorded['status'] == 'done'
+
+
+def test_sweep_prunes_checkpoints_of_finished_runs_only_when_asked(tmp_path):
+  runs = _runs()[:2]
+
+  def train_with_checkpoints(config, workdir):
+    os.makedirs(os.path.join(workdir, 'checkpoints', '7'))
+    FakeTrain()(config, workdir)
+
+  sweep.run_sweep(runs[:1], str(tmp_path), train_with_checkpoints)
+  assert (tmp_path / runs[0].name / 'checkpoints' / '7').is_dir()
+  sweep.run_sweep(runs[1:], str(tmp_path), train_with_checkpoints,
+                  prune_checkpoints=True)
+  assert not (tmp_path / runs[1].name / 'checkpoints').exists()
+  assert (tmp_path / runs[1].name / 'results.json').exists()
+
+
 def test_reliability_sweep_results_without_done_status_are_not_done(tmp_path):
   runs = _runs()[:1]
   run_dir = tmp_path / runs[0].name
