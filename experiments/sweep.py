@@ -460,17 +460,24 @@ def _attempt(run: Run, run_dir: str, config: ml_collections.ConfigDict,
   status_path = os.path.join(run_dir, STATUS_FILE)
   start = time.time()
   try:
-    train_fn(config, run_dir)
+    try:
+      train_fn(config, run_dir)
+      error = None
+    except FloatingPointError as e:  # It wrote a diverged results.json.
+      logging.warning('Run %s diverged: %s', run.name, e)
+      error = f'{type(e).__name__}: {e}'
     finished = inspect_run(workdir, run, defaults=defaults).state
     if finished == 'pending':
       raise RuntimeError('train_and_evaluate returned without writing '
                          f'{selection.RESULTS_FILE}.')
     if finished not in ('done', 'diverged'):
       raise RuntimeError(f'The run ended in state {finished!r}.')
-    status.update(state=finished, error=None)
-  except FloatingPointError as e:
-    logging.warning('Run %s diverged: %s', run.name, e)
-    status.update(state='diverged', error=f'{type(e).__name__}: {e}')
+    status.update(state=finished, error=error)
+    if results_dir:
+      _publish(run_dir, results_dir, run.name)
+    if prune_checkpoints:
+      shutil.rmtree(os.path.join(run_dir, run_config.CHECKPOINTS_DIR),
+                    ignore_errors=True)
   except Exception as e:  # pylint: disable=broad-except
     logging.exception('Run %s failed.', run.name)
     status.update(state='failed', error=f'{type(e).__name__}: {e}',
@@ -482,13 +489,6 @@ def _attempt(run: Run, run_dir: str, config: ml_collections.ConfigDict,
     raise
   status.update(finished=time.time(), seconds=time.time() - start)
   fileio.write_json(status_path, status)
-  if status['state'] in ('done', 'diverged'):
-    if results_dir and os.path.exists(
-        os.path.join(run_dir, selection.RESULTS_FILE)):
-      _publish(run_dir, results_dir, run.name)
-    if prune_checkpoints:
-      shutil.rmtree(os.path.join(run_dir, run_config.CHECKPOINTS_DIR),
-                    ignore_errors=True)
 
 
 def prepare(base: ml_collections.ConfigDict, config_spec: str,
