@@ -497,8 +497,10 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
       'CPU grid, NOT the paper\'s (configs/extra.py `sweep=table2_cpu`, then '
       '`sweep=table2_seeds`). Packed batches: '
       f'{" and ".join("yes" if p else "no" for p in packed)}. Our splits are '
-      'this repository\'s stratified 80/10/10 (20 newsgroups: its by-date '
-      'test set), not the paper\'s.', '',
+      'this repository\'s stratified 80/10/10, each text\'s copies in one '
+      'split (20 newsgroups: its by-date test set; its posts begin with their '
+      'mail headers, From:, Subject:, Organization:, which fill much of the '
+      '128 tokens), not the paper\'s.', '',
       '† The paper\'s numbers (BERT-base, 20-100 epochs) as transcribed in '
       'experiments/paper_results.py from a copy of its Tables 2 and 4; not '
       're-checked against the paper offline.', '',

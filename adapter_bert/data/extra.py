@@ -4,9 +4,12 @@ Each dataset is a registry entry (`ExtraDataset`): its file(s), columns,
 encoding and how raw label values merge into classes. Sources publish these
 sets unsplit, so we make deterministic stratified 80/10/10 splits with a fixed
 seed (the paper made its own ~80/10/10 splits; its seeds are unknown); the
-splits are stable for a given scikit-learn version.
+splits are stable for a given scikit-learn version. The crowd-sourced sets
+repeat many texts (retweets: 15% of corporate messaging's rows), so rows with
+the same text (case and whitespace aside) are kept in one split: otherwise a
+dev or test score would partly measure recall of training examples.
 A dataset with separate train/test files (20 Newsgroups) keeps its test file
-and takes validation from train. A user's own data (`csv_dataset`) may instead
+and takes validation from train, in the same way. A user's own data (`csv_dataset`) may instead
 come as train/dev[/test] files used as given, or one file whose split column
 names each row's split. Files are CSV, TSV or JSON lines. Rows whose label is
 empty or unmapped, whose text is empty, or that lack a field are dropped,
@@ -25,6 +28,7 @@ import logging
 import os
 import re
 import types
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -303,10 +307,18 @@ def read_labeled_table(path: str, dataset: ExtraDataset,
       groups=frame[split[0]][keep].tolist() if split else None)
 
 
+def text_groups(texts: Sequence[Sequence[str]]) -> np.ndarray:
+  """A group id per row: rows whose texts agree up to case and whitespace."""
+  keys = ['\x1f'.join(' '.join(t.lower().split()) for t in row)
+          for row in zip(*texts)]
+  _, ids = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
+  return ids.reshape(-1)
+
+
 def stratified_split(labels: Sequence[str] | np.ndarray, seed: int,
                      holdout_fractions: Sequence[float] = (0.1, 0.1),
-                     hint: str = 'drop or merge rare classes with a label_map.'
-                     ) -> list[np.ndarray]:
+                     hint: str = 'drop or merge rare classes with a label_map.',
+                     groups: np.ndarray | None = None) -> list[np.ndarray]:
   """Deterministic stratified split of positions 0..N-1.
 
   Args:
@@ -315,11 +327,15 @@ def stratified_split(labels: Sequence[str] | np.ndarray, seed: int,
     holdout_fractions: fractions of N for the held-out parts; (0.1, 0.1)
       gives [train 80%, validation 10%, test 10%], (0.1,) gives [90%, 10%].
     hint: what the error tells the user to do when a class is too rare.
+    groups: with these, positions of one group land in one part
+      (scikit-learn's StratifiedGroupKFold; fractions must be 1/k each).
 
   Returns:
     Sorted position arrays: the remainder first, then one per fraction.
   """
   labels = np.asarray(labels)
+  if groups is not None:
+    return _grouped_split(labels, seed, holdout_fractions, hint, groups)
   remaining = np.arange(len(labels))
   parts = []
   remaining_fraction = 1.0
@@ -336,6 +352,34 @@ def stratified_split(labels: Sequence[str] | np.ndarray, seed: int,
     remaining = keep
     remaining_fraction -= fraction
   return [np.sort(remaining)] + parts
+
+
+def _grouped_split(labels: np.ndarray, seed: int,
+                   holdout_fractions: Sequence[float], hint: str,
+                   groups: np.ndarray) -> list[np.ndarray]:
+  """stratified_split keeping each group in one part: folds of a shuffled
+  StratifiedGroupKFold, one fold per held-out part."""
+  n_splits = round(1 / holdout_fractions[0])
+  if any(abs(f * n_splits - 1) > 1e-9 for f in holdout_fractions):
+    raise ValueError(f'Grouped splits hold out 1/k each; got '
+                     f'{list(holdout_fractions)}.')
+  counts = collections.Counter(labels.tolist())
+  def fail(why: str):
+    raise errors.UserError(f'Stratified split failed: {why} Smallest classes: '
+                           f'{counts.most_common()[-3:]}; {hint}')
+  if min(counts.values()) < 2:
+    fail('a class has a single row.')
+  folds = model_selection.StratifiedGroupKFold(
+      n_splits=n_splits, shuffle=True, random_state=seed)
+  with warnings.catch_warnings():  # Rare classes: checked below instead.
+    warnings.simplefilter('ignore', UserWarning)
+    held_out = [rows for _, rows in folds.split(labels, labels, groups)]
+  parts = [np.sort(rows) for rows in held_out[:len(holdout_fractions)]]
+  rest = np.setdiff1d(np.arange(len(labels)), np.concatenate(parts))
+  unseen = sorted(set(counts) - set(labels[rest].tolist()))
+  if unseen:
+    fail(f'no training row of class(es) {unseen}.')
+  return [rest] + parts
 
 
 def _table_examples(table: LabeledTable, label_ids: Mapping[str, int],
@@ -511,12 +555,13 @@ def load_extra_data(dataset: ExtraDataset | str, data_dir: str | None = None,
   elif keys == {'all'}:
     parts = {'train': tables['all']}
     sources = {'train': files['all']}
-    how = f'stratified 80/10/10 of {files["all"]} (seed {seed})'
+    how = (f'stratified 80/10/10 of {files["all"]} (seed {seed}), a text\'s '
+           'copies in one split')
   elif keys == {'train', 'test'}:
     parts = {'train': tables['train'], 'test': tables['test']}
     sources = dict(files)
     how = (f'test file as given; validation a stratified 10% of train '
-           f'(seed {seed})')
+           f'(seed {seed}), a text\'s copies in one split')
   elif keys in ({'train', 'validation'}, {'train', 'validation', 'test'}):
     parts, sources, how = dict(tables), dict(files), 'files as given'
   else:
@@ -529,14 +574,16 @@ def load_extra_data(dataset: ExtraDataset | str, data_dir: str | None = None,
 
   if keys == {'all'} and not dataset.split_column:
     table = tables['all']
-    pieces = stratified_split(table.labels, seed, (0.1, 0.1), hint)
+    pieces = stratified_split(table.labels, seed, (0.1, 0.1), hint,
+                              groups=text_groups(table.texts))
     full = _table_examples(table, label_ids, label_names)
     splits = {split: full.select(rows) for split, rows
               in zip(('train', 'validation', 'test'), pieces)}
   elif keys == {'train', 'test'}:
     train = _table_examples(tables['train'], label_ids, label_names)
     train_rows, validation_rows = stratified_split(
-        tables['train'].labels, seed, (0.1,), hint)
+        tables['train'].labels, seed, (0.1,), hint,
+        groups=text_groups(tables['train'].texts))
     splits = {
         'train': train.select(train_rows),
         'validation': train.select(validation_rows),
