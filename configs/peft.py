@@ -141,6 +141,15 @@ def budget_sizes(fraction: float, backbone: str) -> dict[str, dict[str, int]]:
   return sizes
 
 
+def benchmark_flags(backbone: str = 'minilm-l6') -> list[str]:
+  """experiments.benchmark's flags timing every method at its BUDGET size."""
+  sizes = budget_sizes(BUDGET, backbone)
+  others = [f'{k}={v}' for method in ('lora', 'prefix')
+            for k, v in sizes[method].items()] + ['prefix_mlp=true']
+  return [f'--methods={",".join(METHODS)}', f'--m={sizes["adapter"]["m"]}',
+          f'--set={",".join(others)}']
+
+
 def _parse(arg: str | None):
   return common.parse_arg(
       arg, task='mrpc', method='adapter', backbone='minilm-l6', lr=-1.0,

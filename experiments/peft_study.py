@@ -183,6 +183,7 @@ def cells(results: Sequence[Result], lrs: dict[str, float], share: str,
       if runs and 'share' not in row:
         row['share'] = method_share(runs[0])
         row['size'] = selection.size(runs[0])
+        row['optimized'] = int(runs[0]['trainable_params'])
     if 'share' in row:
       table[method] = row
   return table
@@ -210,14 +211,19 @@ def _speed(benchmark: dict[str, Any] | None, method: str) -> str:
 
 
 def table_markdown(table: dict[str, dict[str, Any]], lrs: dict[str, float],
-                   tasks: Sequence[str], benchmark=None) -> list[str]:
-  head = ['Method', 'Size', 'lr', 'Trained share'] + [
-      f'{common.task_label(t)} ({TASK_METRICS[t]})' for t in tasks] + ['Step ex/s']
+                   tasks: Sequence[str], benchmark=None,
+                   speed: bool = True) -> list[str]:
+  """Methods as rows; `speed` adds the benchmark's column (1% sizes only)."""
+  head = (['Method', 'Size', 'lr', 'Trained share', 'Optimized']
+          + [f'{common.task_label(t)} ({TASK_METRICS[t]})' for t in tasks]
+          + (['Step ex/s'] if speed else []))
   lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
   for method, row in table.items():
     cols = [METHOD_LABELS[method], _size_label(method, row.get('size')),
-            f'{lrs[method]:g}', f"{100 * row['share']:.3f}%"]
-    cols += [_fmt(row[t]) for t in tasks] + [_speed(benchmark, method)]
+            f'{lrs[method]:g}', f"{100 * row['share']:.3f}%",
+            f"{row['optimized']:,}"]
+    cols += [_fmt(row[t]) for t in tasks]
+    cols += [_speed(benchmark, method)] if speed else []
     lines.append('| ' + ' | '.join(cols) + ' |')
   return lines
 
@@ -328,9 +334,14 @@ def report_markdown(results, lrs, tables, benchmark, benchmark_path,
       ' batch 32, the official BERT schedule, final-step dev scores. Each '
       'method\'s learning rate is chosen on MRPC (seed 0, ~1% budget); the '
       'tables give mean ± sample std over seeds (count in brackets) at that '
-      'rate. Trained share: what the method adds to or unfreezes in the '
-      'backbone (22,713,216 parameters), the task head excluded. The whole '
-      'study, resumable: `python -m experiments.study_pipeline --study=peft`.',
+      'rate; each MRPC cell includes that seed-0 selection run. Trained '
+      'share: what the method adds to or unfreezes in the backbone '
+      '(22,713,216 parameters), the task head excluded; what an artifact '
+      'keeps. Optimized: the parameters the optimizer updates, the head '
+      'included; for prefix tuning they include Li and Liang\'s '
+      'reparameterisation MLP (folded away after training), so its 0.1% '
+      'run optimizes about as many as its 1% run. The whole study, '
+      'resumable: `python -m experiments.study_pipeline --study=peft`.',
       '', f'{len(results)} finished runs; runs per (method, task): '
       + ', '.join(f'{m}/{t} {n}' for (m, t), n in sorted(seeds.items())) + '.',
       '', '## Learning rates (MRPC, seed 0, ~1% budget)', '']
@@ -343,13 +354,14 @@ def report_markdown(results, lrs, tables, benchmark, benchmark_path,
   lines += ['', '## ~1% of the backbone', '']
   lines += table_markdown(tables['1%'], lrs, TASKS, benchmark)
   lines += ['', '## ~0.1% of the backbone (MRPC)', '']
-  lines += table_markdown(tables['0.1%'], lrs, ('mrpc',), benchmark)
-  lines += ['', 'Step ex/s: training examples per second of one step at '
-            'batch 32, length 128, each method at its ~1% size, from '
+  lines += table_markdown(tables['0.1%'], lrs, ('mrpc',), speed=False)
+  lines += ['', 'Step ex/s (~1% table): training examples per second of one '
+            'step on unpacked batches of 32 x 128 tokens (the runs train on '
+            'packed ones), each method at its ~1% size, from '
             f'`{benchmark_path}` ({"present" if benchmark else "not yet run"}'
-            '; `python -m experiments.benchmark --methods=adapter,lora,ia3,'
-            'prefix,bitfit --m=23 --set=lora_rank=25,prefix_length=49,'
-            'prefix_mlp=true --json_out=...`).', '',
+            '; `python -m experiments.benchmark '
+            f'{" ".join(peft_config.benchmark_flags())} --json_out=...`).',
+            '',
             '![score against trained share](score_vs_params.png)', '',
             '## For orientation: Hu et al. (2021), RoBERTa, GLUE dev', '',
             'Quoted from the LoRA paper\'s Table 2 (±: their confidence '

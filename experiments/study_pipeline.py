@@ -43,6 +43,7 @@ from adapter_bert import backbones
 from adapter_bert import errors
 from configs import extra as extra_config
 from configs import glue as glue_config
+from configs import peft as peft_config
 from experiments import selection
 from experiments.adapterhub import peer_env
 from experiments.tables import ablation as ablation_table
@@ -202,9 +203,7 @@ def peft_benchmark(s: Study) -> list[Command]:
   path = os.path.join(s.out, 'benchmark.json')
   if os.path.exists(path):
     return []
-  return [_python('experiments.benchmark',
-                  '--methods=adapter,lora,ia3,prefix,bitfit', '--m=23',
-                  '--set=lora_rank=25,prefix_length=49,prefix_mlp=true',
+  return [_python('experiments.benchmark', *peft_config.benchmark_flags(),
                   f'--json_out={path}')]
 
 

@@ -100,6 +100,14 @@ def test_lr_selection_budgets_and_cells(tmp_path):
   assert 'lora_rank=25' in report and 'lora_rank=2 ' in report
   assert 'RoBERTa-base | LoRA | 0.3M | 89.7 ± 0.7' in report
   assert 'Such runs here: none.' in report
+  # The 0.1% table carries no speed column: the benchmark timed 1% sizes.
+  small_table = report.split('## ~0.1% of the backbone (MRPC)')[1]
+  header = next(l for l in small_table.splitlines() if l.startswith('| Method'))
+  assert 'Step ex/s' not in header and 'Optimized' in header
+  one_table = report.split('## ~1% of the backbone')[1]
+  assert 'Step ex/s' in next(l for l in one_table.splitlines()
+                             if l.startswith('| Method'))
+  assert '| 1,000 |' in report  # Optimized: trainable_params, head included.
   with open(paths['runs']) as f:
     assert len(list(csv.DictReader(f))) == len(results)
   assert os.path.getsize(paths['plot']) > 1000
