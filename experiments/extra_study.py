@@ -274,7 +274,7 @@ def selected_table(results: Sequence[Result],
       cell = cells.get((task, method))
       if cell is None:
         continue
-      grid = sum(1 for r in results if r['task'] == task
+      grid = sum(1 for r in results if r['task'] == task and is_grid_run(r)
                  and r['method'] == method and study.seed_of(r) == 0)
       tests = [study.run_row(r)['test_accuracy'] for r in cell.runs]
       first = next(r for r in cell.runs if study.seed_of(r) == 0)
@@ -485,7 +485,7 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
       protocol=('per (task, method): the seed-0 run with the best final-step '
                 'dev accuracy; ties to fewer trained parameters'),
       selected=selected_entries(cells, pending)))
-  plot_params(results, paths['params'])
+  plot_params([r for r in results if is_grid_run(r)], paths['params'])
   packed = sorted({study.run_row(r)['packed'] for r in results})
   backbones = ', '.join(sorted({str(r.get('backbone', '?')) for r in results}))
   lines = [
@@ -519,7 +519,8 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
                                   study.CONSTANT_NOTE, '']
   lines += ['## Reproduce', '', '```', REPRODUCE, '```', '']
   if peers:
-    lines += ['## AdapterHub 1.3 peer (same split, recipe and seed)', '',
+    lines += ['## AdapterHub 1.3 peer (same split, hyperparameters and '
+              'seed; unpacked, padded batches)', '',
               common.to_markdown(peer_table(results, peers))]
   fileio.write_text(paths['report'], '\n'.join(lines))
   return paths

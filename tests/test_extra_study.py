@@ -146,9 +146,12 @@ def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
       method='adapter', m=8, lr=1e-3, epochs=5, seed=0, train_seconds=42.0,
       dev=dict(accuracy=0.5), test=dict(accuracy=0.625))))
   added = _complete_grids(runs_dir)
+  # Off the grid (lr 1e-4): in runs.csv, never in a count of grid runs.
+  _write(runs_dir, 'b-full-lr1e-4-s0', 'extra:disasters', 'full', 0, 0.5, 0.5,
+         lr=1e-4, epochs=3.0, train=8688, classes=2)
   paths = extra_study.write_study(str(runs_dir), str(out))
   with open(paths['runs']) as f:
-    assert len(list(csv.DictReader(f))) == 13 + added
+    assert len(list(csv.DictReader(f))) == 13 + added + 1
   text = (out / 'report.md').read_text()
   mean, sem = _expected(A_ADAPTER_M8)
   # Smallest dataset first, with its classes and training examples.
