@@ -163,6 +163,21 @@ def test_peer_runs_the_selected_adapter_point_once(tmp_path):
   assert not study_pipeline.peer(study)
 
 
+def test_study_sweeps_take_divergence_as_a_result_and_prune_checkpoints():
+  for name in study_pipeline.STUDIES:
+    study = study_pipeline.STUDIES[name]()
+    sweeps = [c for c in _plan(study, [study.stages[0][0]])
+              if 'experiments.sweep' in c]
+    for command in sweeps:
+      assert '--diverged_ok' in command and '--prune_checkpoints' in command
+      assert '--rerun_failed' not in command
+  ran = []
+  assert study_pipeline.run_studies(
+      ['peft'], ['lr_grid'], dry_run=False, rerun_failed=True,
+      runner=lambda command: ran.append(command) or 0) == 0
+  assert '--rerun_failed' in ran[0] and 'experiments.sweep' in ran[0]
+
+
 def test_studies_run_as_a_queue_and_stop_at_the_first_failure(
     monkeypatch, capsys):
   def tiny(name):
