@@ -5,9 +5,9 @@ encoding and how raw label values merge into classes. Sources publish these
 sets unsplit, so we make deterministic stratified 80/10/10 splits with a fixed
 seed (the paper made its own ~80/10/10 splits; its seeds are unknown); the
 splits are stable for a given scikit-learn version. The crowd-sourced sets
-repeat many texts (retweets: 15% of corporate messaging's rows), so rows with
-the same text (case and whitespace aside) are kept in one split: otherwise a
-dev or test score would partly measure recall of training examples.
+repeat many texts (retweets), so rows with the same text (case and whitespace
+aside) are kept in one split: otherwise a dev or test score would partly
+measure recall of training examples.
 A dataset with separate train/test files (20 Newsgroups) keeps its test file
 and takes validation from train, in the same way. A user's own data (`csv_dataset`) may instead
 come as train/dev[/test] files used as given, or one file whose split column
@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import types
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -327,8 +326,7 @@ def stratified_split(labels: Sequence[str] | np.ndarray, seed: int,
     holdout_fractions: fractions of N for the held-out parts; (0.1, 0.1)
       gives [train 80%, validation 10%, test 10%], (0.1,) gives [90%, 10%].
     hint: what the error tells the user to do when a class is too rare.
-    groups: with these, positions of one group land in one part
-      (scikit-learn's StratifiedGroupKFold; fractions must be 1/k each).
+    groups: with these, positions of one group land in one part.
 
   Returns:
     Sorted position arrays: the remainder first, then one per fraction.
@@ -357,29 +355,16 @@ def stratified_split(labels: Sequence[str] | np.ndarray, seed: int,
 def _grouped_split(labels: np.ndarray, seed: int,
                    holdout_fractions: Sequence[float], hint: str,
                    groups: np.ndarray) -> list[np.ndarray]:
-  """stratified_split keeping each group in one part: folds of a shuffled
-  StratifiedGroupKFold, one fold per held-out part."""
-  n_splits = round(1 / holdout_fractions[0])
-  if any(abs(f * n_splits - 1) > 1e-9 for f in holdout_fractions):
-    raise ValueError(f'Grouped splits hold out 1/k each; got '
-                     f'{list(holdout_fractions)}.')
-  counts = collections.Counter(labels.tolist())
-  def fail(why: str):
-    raise errors.UserError(f'Stratified split failed: {why} Smallest classes: '
-                           f'{counts.most_common()[-3:]}; {hint}')
-  if min(counts.values()) < 2:
-    fail('a class has a single row.')
-  folds = model_selection.StratifiedGroupKFold(
-      n_splits=n_splits, shuffle=True, random_state=seed)
-  with warnings.catch_warnings():  # Rare classes: checked below instead.
-    warnings.simplefilter('ignore', UserWarning)
-    held_out = [rows for _, rows in folds.split(labels, labels, groups)]
-  parts = [np.sort(rows) for rows in held_out[:len(holdout_fractions)]]
-  rest = np.setdiff1d(np.arange(len(labels)), np.concatenate(parts))
-  unseen = sorted(set(counts) - set(labels[rest].tolist()))
-  if unseen:
-    fail(f'no training row of class(es) {unseen}.')
-  return [rest] + parts
+  """stratified_split of the groups (each labelled by its first row), each
+  group's rows then following it: fractions count groups, not rows."""
+  ids, first = np.unique(groups, return_index=True)
+  parts = stratified_split(labels[first], seed, holdout_fractions, hint)
+  rows = [np.flatnonzero(np.isin(groups, ids[part])) for part in parts]
+  unseen = sorted(set(labels.tolist()) - set(labels[rows[0]].tolist()))
+  if unseen:  # Only a group's later rows had these labels.
+    raise errors.UserError(f'Stratified split failed: no training row of '
+                           f'class(es) {unseen}; {hint}')
+  return rows
 
 
 def _table_examples(table: LabeledTable, label_ids: Mapping[str, int],
