@@ -67,6 +67,8 @@ STUDY_LONG_EPOCHS = 10.0        # Adapters and full FT, seed 0.
 # 3 epochs every seed-0 run but full FT at 5e-5 still predicted the majority
 # class, and most were still climbing at the third.
 STUDY_LONG_TASKS = ('rte', 'mrpc', 'cola')
+# The tasks with the full seed-0 grid; SST-2 takes the choices made there.
+STUDY_GRID_TASKS = ('rte', 'mrpc', 'stsb', 'cola')
 STUDY_SELECTED = 'experiments/results/glue_minilm/selected.json'
 # Bottleneck-size curves (paper Figs. 3-4) on MRPC and CoLA, 3 seeds each.
 # Cut for the CPU budget (experiments/results/glue_minilm/README.md, Budget):
@@ -160,21 +162,35 @@ def study_grid(placement: str = 'houlsby') -> list[dict[str, object]]:
   return points
 
 
-def _selected_points(path: str, task: str) -> dict[str, list]:
-  """Row label -> [task, method, size, lr, epochs] chosen on dev (seed 0)."""
+def _read_selected(path: str) -> dict[str, dict[str, list]]:
+  """Row label -> task -> the point chosen on dev (experiments.glue_study)."""
   try:
     with open(path) as f:
-      chosen = json.load(f)
+      return json.load(f)
   except OSError as e:
-    raise ValueError(f'sweep=study_seeds needs the selected points {path!r} '
-                     '(written by python -m experiments.glue_study): '
+    raise ValueError(f'The study\'s later sweeps need the selected points '
+                     f'{path!r} (written by python -m experiments.glue_study): '
                      f'{e.strerror}.') from None
+
+
+def _selected_points(path: str, task: str) -> dict[str, list]:
+  """Row label -> [task, method, size, lr, epochs] chosen on dev (seed 0)."""
+  chosen = _read_selected(path)
   points = {label: rows[task] for label, rows in chosen.items() if task in rows}
   if not points:
     raise ValueError(f'{path} selects no point for task {task!r}: finish '
                      'its sweep=study grid first (a row\'s task stays out '
                      'until its grid has finished).')
   return points
+
+
+def _selected_point(path: str, task: str, label: str) -> list:
+  """One row's point on `task`; an error naming it while it is unsettled."""
+  point = _selected_points(path, task).get(label)
+  if point is None:
+    raise ValueError(f'{path} selects no {label!r} point for task {task!r} '
+                     'yet: its seed-0 grid lacks a run (the report names it).')
+  return point
 
 
 def _point_keys(point: list, placement: str) -> dict[str, object]:
@@ -213,9 +229,9 @@ def _study_curve_runs(add, arg) -> None:
       raise ValueError(f'tasks={arg.tasks} names none of the curve tasks '
                        f'{CURVE_TASKS}.')
   for task in tasks:
-    points = _selected_points(arg.selected, task)
-    adapter_lr = points['Adapters (8-256)'][3]
-    full = _point_keys(points['Full fine-tuning'], arg.placement)
+    adapter_lr = _selected_point(arg.selected, task, 'Adapters (8-256)')[3]
+    full = _point_keys(_selected_point(arg.selected, task, 'Full fine-tuning'),
+                       arg.placement)
     for seed in CURVE_SEEDS:
       for m in CURVE_MS:
         add(task=task, seed=seed, **sweeps.method_keys('adapter', arg.placement),
@@ -232,8 +248,8 @@ def _study_init_runs(add, arg) -> None:
   The default σ is left out: that point's seeds are Table 1's runs, and
   rerunning them under another name would count each seed twice there.
   """
-  point = _point_keys(_selected_points(arg.selected, INIT_TASK)[
-      'Adapters (8-256)'], arg.placement)
+  point = _point_keys(_selected_point(arg.selected, INIT_TASK,
+                                      'Adapters (8-256)'), arg.placement)
   default = common.base_config().init_scale
   for seed in CURVE_SEEDS:
     for sigma in INIT_SCALES:
@@ -248,8 +264,8 @@ def _study_pooling_runs(add, arg) -> None:
   never was; these runs, ablated like the pooler ones, test whether the
   pooler head is why removing the top layer's adapters collapses the model.
   """
-  point = _point_keys(_selected_points(arg.selected, ABLATION_TASK)[
-      'Adapters (64)'], arg.placement)
+  point = _point_keys(_selected_point(arg.selected, ABLATION_TASK,
+                                      'Adapters (64)'), arg.placement)
   for seed in CURVE_SEEDS:
     add(task=ABLATION_TASK, seed=seed, pooling='mean', **point)
 
@@ -306,13 +322,19 @@ def _study_sst2_runs(add, arg) -> None:
   """SST-2, seed 0: each method at the choice made most often elsewhere.
 
   Adapters: the m chosen most often, at the lr chosen most often with that m,
-  and m=64 at its row's most frequent lr: (m, lr) pairs of the grid, never an
-  m with another m's lr.
+  and, unless that m is 64, m=64 at the lr its own row chose most often:
+  (m, lr) pairs of the grid, never an m with another m's lr. Every row must
+  be settled on every STUDY_GRID_TASKS task.
   """
-  with open(arg.selected) as f:
-    chosen = json.load(f)
+  chosen = _read_selected(arg.selected)
   def others(label):
-    return [p for t, p in sorted(chosen.get(label, {}).items()) if t != 'sst2']
+    rows = chosen.get(label, {})
+    missing = [t for t in STUDY_GRID_TASKS if t not in rows]
+    if missing:
+      raise ValueError(f'sweep=study_sst2 takes the choices made on '
+                       f'{STUDY_GRID_TASKS}; {arg.selected} has no {label!r} '
+                       f'point yet for {missing}.')
+    return [rows[t] for t in sorted(STUDY_GRID_TASKS)]  # Ties: first.
   def pick(label, index, where=lambda p: True):
     return _most_often([p[index] for p in others(label) if where(p)])
   m = pick('Adapters (8-256)', 2)

@@ -339,6 +339,14 @@ def test_curve_and_init_sweeps_follow_the_selected_points(tmp_path):
   assert {(r.config.task, r.config.m, r.config.lr, r.config.pooling)
           for r in pooling} == {('mrpc', 64, 1e-3, 'mean')}
   assert all(r.name.endswith('-poolingmean') for r in pooling)
+  # A row still unsettled on MRPC (its grid lacks a run): named, not KeyError.
+  chosen = json.loads(path.read_text())
+  del chosen['Full fine-tuning']['mrpc']
+  path.write_text(json.dumps(chosen))
+  with pytest.raises(ValueError, match="no 'Full fine-tuning' point for task "
+                     "'mrpc' yet"):
+    sweep.collect(lambda add: glue.sweep(
+        add, f'sweep=study_curves,selected={path},tasks=mrpc'))
 
 
 def test_sst2_sweep_takes_the_choices_made_most_often(tmp_path):
@@ -355,11 +363,12 @@ def test_sst2_sweep_takes_the_choices_made_most_often(tmp_path):
       'Adapters (64)': {'cola': ['cola', 'adapter', 64, 3e-4, 3.0],
                         'mrpc': ['mrpc', 'adapter', 64, 1e-3, 3.0],
                         'rte': ['rte', 'adapter', 64, 1e-3, 3.0]},
-      'Full fine-tuning': {'mrpc': ['mrpc', 'full', None, 2e-5, 3.0],
-                           'rte': ['rte', 'full', None, 5e-5, 3.0],
-                           'cola': ['cola', 'full', None, 5e-5, 3.0]},
-      'LayerNorm only': {'mrpc': ['mrpc', 'layernorm', None, 1e-2, 3.0]},
+      'Full fine-tuning': {t: [t, 'full', None, 5e-5 if t != 'mrpc' else 2e-5,
+                               3.0] for t in ('mrpc', 'rte', 'cola', 'stsb')},
+      'LayerNorm only': {t: [t, 'layernorm', None, 1e-2, 3.0]
+                         for t in ('mrpc', 'rte', 'cola', 'stsb')},
   }
+  chosen['Adapters (64)']['stsb'] = ['stsb', 'adapter', 64, 1e-3, 3.0]
   path = tmp_path / 'selected.json'
   path.write_text(json.dumps(chosen))
   points = sweep.collect(lambda add: glue.sweep(
@@ -367,6 +376,13 @@ def test_sst2_sweep_takes_the_choices_made_most_often(tmp_path):
   assert [sweep.run_name(p) for p in points] == [
       'sst2-adapter-m8-lr3e-3-ep3-s0', 'sst2-adapter-m64-lr1e-3-ep3-s0',
       'sst2-full-lr5e-5-ep3-s0', 'sst2-layernorm-lr1e-2-ep3-s0']
+  # A row not yet settled on one grid task: refused, named.
+  del chosen['LayerNorm only']['stsb']
+  path.write_text(json.dumps(chosen))
+  with pytest.raises(ValueError, match=r"'LayerNorm only' point yet for "
+                     r"\['stsb'\]"):
+    sweep.collect(lambda add: glue.sweep(
+        add, f'sweep=study_sst2,selected={path}'))
   grid = {glue_study.study.point_key(p) for p in glue.study_grid()}
   assert all(glue_study.study.point_key(p) in grid for p in points)
 
