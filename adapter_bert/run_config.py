@@ -1,4 +1,5 @@
-"""Which config keys define a run's result, and how two run configs differ.
+"""Which config keys define a run's result, how two run configs differ, and
+where a run keeps its checkpoints.
 
 A resumed run and a sweep deciding whether a finished run is still the run it
 asks for compare configs the same way: every key counts except those that only
@@ -11,7 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-# Keys that may differ between a checkpoint and its resumption.
+# Keys that may differ between a checkpoint and its resumption, or between a
+# finished run and a request for it (EXTRA_OUTPUT_KEYS aside).
 RESUMABLE_KEYS = frozenset({
     'overwrite', 'log_every', 'predict', 'distributed', 'eval_batch_size',
     'cache_dir', 'keep_checkpoints'})

@@ -470,7 +470,7 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
   results = load(runs_dir)
   if not results:
     raise ValueError(f'No finished extra-task runs under {runs_dir}.')
-  diverged = study.diverged_runs(load(runs_dir, 'diverged'))
+  diverged = load(runs_dir, 'diverged')
   cells = table2_cells(results)
   tasks = task_order(results)
   peer_dir = peer_dir or os.path.join(out_dir, 'peer')

@@ -162,6 +162,7 @@ def settled(chosen: dict[str, dict[str, Any]],
 
 
 def pending_lines(pending: dict[tuple[str, str], list[tuple]]) -> list[str]:
+  """One report line per provisional selection."""
   return [f'- Provisional: {label} on {common.task_label(task)} is chosen '
           f'among a grid that still lacks {study.points_text(missing)} '
           '(seed 0); selected.json leaves it out, so no seeds stage starts '

@@ -129,15 +129,19 @@ def is_study_run(result: Result) -> bool:
           and (method != 'prefix' or bool(config.get('prefix_mlp'))))
 
 
-def select_lrs(results: Sequence[Result]) -> dict[str, float]:
-  """Per method, the lr of its best seed-0 MRPC run at the ~1% budget.
+def lr_grid_runs(results: Sequence[Result]) -> list[Result]:
+  """The runs of sweep=lr_grid: seed 0, MRPC, the ~1% budget.
 
   IA3 and BitFit have one size, which counts as their 1% point.
   """
-  pool = [r for r in results if r['task'] == SELECTION_TASK
+  return [r for r in results if r['task'] == SELECTION_TASK
           and int(_get(r, 'seed', 0)) == 0
           and (budget(r) == '1%' or selection.size(r) is None)]
-  best = selection.best_by(pool, lambda r: (r['method'],))
+
+
+def select_lrs(results: Sequence[Result]) -> dict[str, float]:
+  """Per method, the lr of its best lr-grid run (final-step MRPC dev)."""
+  best = selection.best_by(lr_grid_runs(results), lambda r: (r['method'],))
   return {method: float(_get(r, 'lr')) for (method,), r in best.items()}
 
 
@@ -146,11 +150,9 @@ def pending_lrs(results: Sequence[Result], lrs: dict[str, float]
   """Method -> its grid rates (configs/peft.py LRS) still without a seed-0
   MRPC run at the ~1% budget, for the methods `lrs` chose among fewer."""
   pending = {}
+  tried = lr_grid_runs(results)
   for method in lrs:
-    done = [float(_get(r, 'lr')) for r in results
-            if r['method'] == method and r['task'] == SELECTION_TASK
-            and int(_get(r, 'seed', 0)) == 0
-            and (budget(r) == '1%' or selection.size(r) is None)]
+    done = [float(_get(r, 'lr')) for r in tried if r['method'] == method]
     missing = [lr for lr in peft_config.LRS[method]
                if not any(math.isclose(lr, d) for d in done)]
     if missing:
@@ -232,11 +234,9 @@ def lr_grid_markdown(results: Sequence[Result], lrs: dict[str, float]
                      ) -> list[str]:
   """MRPC seed-0 scores of every learning rate tried, per method."""
   grid = collections.defaultdict(dict)
-  for r in results:
-    if (r['task'] == SELECTION_TASK and int(_get(r, 'seed', 0)) == 0
-        and (budget(r) == '1%' or selection.size(r) is None)):
-      grid[r['method']][float(_get(r, 'lr'))] = study.score_text(
-          100 * selection.score(r), r)
+  for r in lr_grid_runs(results):
+    grid[r['method']][float(_get(r, 'lr'))] = study.score_text(
+        100 * selection.score(r), r)
   lines = ['| Method | lr: selection score (mean of F1 and accuracy) |',
            '|---|---|']
   for method in peft_config.METHODS:
@@ -291,7 +291,7 @@ def write_study(runs_dir: str, out_dir: str,
   loaded = [r for r in selection.load_results(runs_dir)
             if r.get('method') in peft_config.METHODS]
   results = [r for r in loaded if r.get('status', 'done') == 'done']
-  diverged = study.diverged_runs(loaded)
+  diverged = [r for r in study.diverged_runs(loaded) if is_study_run(r)]
   outside = sorted(str(r.get('run', '?')) for r in results
                    if not is_study_run(r))
   if outside:

@@ -17,6 +17,7 @@ from typing import Any, Hashable, Iterable, Sequence
 import numpy as np
 
 from adapter_bert import metrics as metrics_lib
+from adapter_bert import run_config
 from experiments import fileio
 from experiments import selection
 
@@ -152,7 +153,8 @@ def run_row(result: Result) -> dict[str, Any]:
       epochs=result.get('epochs', config.get('epochs')),
       seed=result.get('seed', config.get('seed')),
       # Runs made before the key existed used HF's warmup-then-decay.
-      schedule=result.get('schedule', config.get('schedule', 'linear')),
+      schedule=result.get('schedule', config.get(
+          'schedule', run_config.PREDATING_VALUES['schedule'])),
       packed=bool(config.get('packing', False)),
       size=_blank(selection.size(result)),
       init_scale=(_blank(config.get('init_scale')) if method == 'adapter'
@@ -231,9 +233,10 @@ def unfinished_points(results: Iterable[Result], task: str,
   """point_keys of `points` without a finished `seed` run of `task`.
 
   A selection among a grid's finished runs is provisional until this is
-  empty: the missing run may win. Pass diverged runs too: they were tried. Studies keep such selections out of their
-  selected.json, so that no seeds stage (another shard's, or one started by
-  hand) builds on a grid still in progress.
+  empty: the missing run may win. Pass diverged runs too: they were tried.
+  Studies keep such selections out of their selected.json, so that no seeds
+  stage (another shard's, or one started by hand) builds on a grid still in
+  progress.
   """
   done = {config_key(r)[1:] for r in results
           if r['task'] == task and seed_of(r) == seed}
@@ -241,7 +244,7 @@ def unfinished_points(results: Iterable[Result], task: str,
 
 
 def points_text(points: Iterable[tuple[str, Any, float, float]]) -> str:
-  """'adapter m=8 lr 0.0003 3 ep, ...': point_keys for a report line."""
+  """'adapter size=8 lr 0.0003 3 ep, ...': point_keys for a report line."""
   return ', '.join(f'{method}{"" if size is None else f" size={size}"} '
                    f'lr {lr:g} {epochs:g} ep'
                    for method, size, lr, epochs in points)

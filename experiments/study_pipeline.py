@@ -322,8 +322,9 @@ def define_flags() -> None:
                     f'{",".join(STUDIES)} or a comma-separated list of them.')
   flags.DEFINE_list('stages', [], 'Stages to run (default: all, in order).')
   flags.DEFINE_bool('dry_run', False, 'Print the commands and stop.')
-  flags.DEFINE_bool('rerun_failed', False, 'Retrain runs that failed or '
-                    'diverged in an earlier attempt (e.g. data not found).')
+  flags.DEFINE_bool('rerun_failed', False, 'Retrain runs that failed (an '
+                    'exception, e.g. data not found) in an earlier attempt; '
+                    'diverged runs are results and stay.')
   flags.mark_flag_as_required('study')
 
 

@@ -3,7 +3,7 @@ r"""Runs a config file's sweep: resumable, shardable, one run after another.
   python -m experiments.sweep --config configs/glue.py:task=rte,sweep=cpu \
       --workdir runs/sweep_rte [--shard 0/4] [--dry_run] [--config.dtype=bfloat16]
       [--results_dir experiments/results/x/runs] [--rerun_failed]
-      [--diverged_ok] [--prune_checkpoints]
+      [--rerun_diverged] [--diverged_ok] [--prune_checkpoints]
       [--rerun_changed]
 
 The config file declares `sweep(add, arg)` beside `get_config(arg)` (big_vision
@@ -19,18 +19,20 @@ change logging or evaluation batching aside). Each run is in one state:
   changed      finished under another config: the sweep refuses to start and
                names the keys, unless --rerun_changed (then it retrains).
   diverged     the loss became NaN; failed: an exception. Both keep the exit
-               status non-zero on every re-run; --rerun_failed retrains them.
-               With --diverged_ok a diverged run is a result (its learning
-               rate is too high; it ranks last) and leaves the exit status 0.
+               status non-zero on every re-run; --rerun_failed retrains failed
+               runs, --rerun_diverged diverged ones. With --diverged_ok a
+               diverged run is a result (its learning rate is too high; it
+               ranks last) and leaves the exit status 0.
   interrupted, running (a killed process), pending: (re)run; training resumes
                from the run's own checkpoint.
 With --results_dir, each finished (done or diverged) run's results.json,
-config.json and
-metrics.jsonl are copied to `<results_dir>/<run>/` (results.json last; a
-later run of the sweep copies the files that copy lacks, and never replaces
-one it has: a committed file may have been amended since), and a run
-found there counts as done on any machine (commit that directory to carry a
-sweep across machines; `experiments.report` reads it).
+config.json and metrics.jsonl are copied to `<results_dir>/<run>/`
+(results.json last; a later run of the sweep copies the files that copy
+lacks, and never replaces one it has: a committed file may have been amended
+since), and a run found there counts as done (or diverged) on any machine
+(commit that directory to carry a sweep across machines; `experiments.report`
+reads it). With --prune_checkpoints a done run's checkpoints are deleted
+(its artifact stays); a diverged run keeps its last good one.
 
 Files under --workdir: `<run>/` (the run's workdir), `<run>/sweep_status.json`
 (state, timing, error), `sweep_index.json` (every run of the sweep and its
@@ -40,6 +42,7 @@ state of each run of this shard, rewritten after each run).
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import importlib.util
@@ -74,16 +77,20 @@ _DRY_RUN = flags.DEFINE_bool('dry_run', False,
                              'List the runs, their shard and state; train nothing.')
 _RESULTS_DIR = flags.DEFINE_string(
     'results_dir', '', 'Copy each finished run\'s results.json, config.json '
-    'and metrics.jsonl to <results_dir>/<run>/; runs found there are done.')
+    'and metrics.jsonl to <results_dir>/<run>/; runs found there are finished '
+    '(done or diverged).')
 _RERUN_FAILED = flags.DEFINE_bool(
-    'rerun_failed', False, 'Retrain failed and diverged runs.')
+    'rerun_failed', False, 'Retrain failed runs (an exception).')
+_RERUN_DIVERGED = flags.DEFINE_bool(
+    'rerun_diverged', False, 'Retrain diverged runs (with the same config and '
+    'seed they usually diverge again).')
 _DIVERGED_OK = flags.DEFINE_bool(
     'diverged_ok', False, 'A diverged run is a result (ranked last), not an '
     'error: it leaves the exit status 0.')
 _PRUNE_CHECKPOINTS = flags.DEFINE_bool(
-    'prune_checkpoints', False, 'Delete a run\'s checkpoints once it has '
-    'finished (its artifact and results stay): a study of many runs would '
-    'otherwise fill the disk.')
+    'prune_checkpoints', False, 'Delete a run\'s checkpoints once it is done '
+    '(its artifact and results stay): a study of many runs would otherwise '
+    'fill the disk.')
 _RERUN_CHANGED = flags.DEFINE_bool(
     'rerun_changed', False, 'Retrain finished runs whose config changed '
                             '(otherwise the sweep refuses to start).')
@@ -261,24 +268,32 @@ def _read_results(path: str) -> dict[str, Any] | None:
 
 def inspect_run(workdir: str, run: Run, results_dir: str = '',
                 defaults: dict[str, Any] | None = None) -> RunState:
-  """The run's state from its results.json (workdir, then results_dir)."""
+  """The run's state from its results.json (workdir, then results_dir).
+
+  A done file wins over a diverged one: another machine may have retrained
+  the run since this one diverged.
+  """
   run_dir = os.path.join(workdir, run.name)
   candidates = [os.path.join(run_dir, selection.RESULTS_FILE)]
   if results_dir:
     candidates.append(os.path.join(results_dir, run.name,
                                    selection.RESULTS_FILE))
+  diverged = None
   for path in candidates:
     results = _read_results(path) if os.path.exists(path) else None
     if results is None:
       continue
     status = results.get('status')
     if status == 'diverged':
-      return RunState('diverged', results_path=path)
+      diverged = diverged or RunState('diverged', results_path=path)
+      continue
     if status != 'done':
       continue  # Not a finished run's file.
     changes = run_config.changed_keys(results.get('config') or {},
                                       run.config.to_dict(), defaults)
     return RunState('changed' if changes else 'done', changes, path)
+  if diverged:
+    return diverged
   status = _read_status(run_dir)
   return RunState(status.get('state', 'pending') if status else 'pending')
 
@@ -372,7 +387,8 @@ def run_sweep(runs: Sequence[Run], workdir: str,
               defaults: dict[str, Any] | None = None,
               rerun_failed: bool = False,
               rerun_changed: bool = False,
-              prune_checkpoints: bool = False) -> dict[str, str]:
+              prune_checkpoints: bool = False,
+              rerun_diverged: bool = False) -> dict[str, str]:
   """Trains this shard's unfinished runs in order; returns name -> state.
 
   Raises SweepError before training anything if a finished run's config
@@ -398,7 +414,7 @@ def run_sweep(runs: Sequence[Run], workdir: str,
         updated=time.time()))
 
   write_summary()
-  todo = _to_train(runs, mine, states, rerun_failed)
+  todo = _to_train(runs, mine, states, rerun_failed, rerun_diverged)
   if todo and train_fn is None:
     train_fn = _default_train_fn()
   for run in todo:
@@ -432,21 +448,22 @@ def run_sweep(runs: Sequence[Run], workdir: str,
 
 
 def _to_train(runs: Sequence[Run], mine: Sequence[Run],
-              states: dict[str, str], rerun_failed: bool) -> list[Run]:
+              states: dict[str, str], rerun_failed: bool,
+              rerun_diverged: bool = False) -> list[Run]:
   """This shard's runs to train now, in order; says how many and why."""
-  retrain = {'changed'} | (set(FAILED_STATES) if rerun_failed else set())
+  retrain = ({'changed'} | ({'failed'} if rerun_failed else set())
+             | ({'diverged'} if rerun_diverged else set()))
   todo = [r for r in mine
           if states[r.name] != 'done'
           and (states[r.name] not in ('changed',) + FAILED_STATES
                or states[r.name] in retrain)]
-  kept_bad = [n for n, s in states.items() if s in FAILED_STATES
-              and not rerun_failed]
+  kept = collections.Counter(s for s in states.values()
+                             if s in FAILED_STATES and s not in retrain)
   print(f'Sweep: {len(runs)} runs, {len(mine)} in this shard, '
         f'{sum(s == "done" for s in states.values())} already done, '
         f'{len(todo)} to run'
-        + (f', {len(kept_bad)} failed or diverged kept as they are '
-           '(--rerun_failed retrains them)' if kept_bad else '') + '.',
-        flush=True)
+        + ''.join(f', {n} {s} kept as they are (--rerun_{s} retrains them)'
+                  for s, n in sorted(kept.items())) + '.', flush=True)
   return todo
 
 
@@ -475,7 +492,7 @@ def _attempt(run: Run, run_dir: str, config: ml_collections.ConfigDict,
     status.update(state=finished, error=error)
     if results_dir:
       _publish(run_dir, results_dir, run.name)
-    if prune_checkpoints:
+    if prune_checkpoints and finished == 'done':
       shutil.rmtree(os.path.join(run_dir, run_config.CHECKPOINTS_DIR),
                     ignore_errors=True)
   except Exception as e:  # pylint: disable=broad-except
@@ -549,7 +566,8 @@ def main(argv: Sequence[str]) -> None:
                        config_spec=config_spec, results_dir=results_dir,
                        defaults=defaults, rerun_failed=_RERUN_FAILED.value,
                        rerun_changed=_RERUN_CHANGED.value,
-                       prune_checkpoints=_PRUNE_CHECKPOINTS.value)
+                       prune_checkpoints=_PRUNE_CHECKPOINTS.value,
+                       rerun_diverged=_RERUN_DIVERGED.value)
   except SweepError as e:
     errors.exit_with_message(str(e))
   bad = {n: s for n, s in states.items() if s != 'done'}

@@ -119,8 +119,11 @@ def test_reliability_sweep_diverged_run_keeps_failing_until_rerun(tmp_path):
     states = sweep.run_sweep(runs, str(tmp_path), again)
     assert again.calls == [] and states[runs[1].name] == 'diverged'
   assert 'diverged' in sweep.dry_run(runs, str(tmp_path), None)
+  # --rerun_failed retrains failed runs only; --rerun_diverged these.
   retry = FakeTrain()
   states = sweep.run_sweep(runs, str(tmp_path), retry, rerun_failed=True)
+  assert retry.calls == [] and states[runs[1].name] == 'diverged'
+  states = sweep.run_sweep(runs, str(tmp_path), retry, rerun_diverged=True)
   assert retry.calls == [runs[1].name] and set(states.values()) == {'done'}
 
 
@@ -139,11 +142,16 @@ def test_reliability_sweep_diverged_run_is_published_as_a_result(tmp_path):
   states = sweep.run_sweep(runs, str(tmp_path / 'b'), other,
                            results_dir=str(committed))
   assert other.calls == [] and states[runs[1].name] == 'diverged'
-  # A retraining that ends done replaces the diverged record.
+  # A retraining that ends done replaces the diverged record, and the other
+  # machine, whose workdir still holds the diverged file, sees it done.
   sweep.run_sweep(runs, str(tmp_path / 'a'), FakeTrain(),
-                  results_dir=str(committed), rerun_failed=True)
+                  results_dir=str(committed), rerun_diverged=True)
   recorded = json.loads((committed / runs[1].name / 'results.json').read_text())
   assert recorded['status'] == 'done'
+  (tmp_path / 'b' / runs[1].name).mkdir(parents=True)
+  (tmp_path / 'b' / runs[1].name / 'results.json').write_text(
+      json.dumps(dict(status='diverged')))
+  assert sweep.state(str(tmp_path / 'b'), runs[1], str(committed)) == 'done'
 
 
 def test_sweep_prunes_checkpoints_of_finished_runs_only_when_asked(tmp_path):
@@ -159,6 +167,15 @@ def test_sweep_prunes_checkpoints_of_finished_runs_only_when_asked(tmp_path):
                   prune_checkpoints=True)
   assert not (tmp_path / runs[1].name / 'checkpoints').exists()
   assert (tmp_path / runs[1].name / 'results.json').exists()
+  # A diverged run keeps its last good checkpoint (its error message says so).
+  def diverge_with_checkpoints(config, workdir):
+    os.makedirs(os.path.join(workdir, 'checkpoints', '3'))
+    FakeTrain(diverge_on={1})(config, workdir)
+
+  more = _runs()[2:3]
+  sweep.run_sweep(more, str(tmp_path), diverge_with_checkpoints,
+                  prune_checkpoints=True)
+  assert (tmp_path / more[0].name / 'checkpoints' / '3').is_dir()
 
 
 def test_reliability_sweep_results_without_done_status_are_not_done(tmp_path):
