@@ -3,6 +3,7 @@ r"""One command runs a whole study, stage by stage, resuming where it stopped.
   python -m experiments.study_pipeline --study=glue
   python -m experiments.study_pipeline --study=extra --stages=grid,seeds
   python -m experiments.study_pipeline --study=peft --dry_run
+  python -m experiments.study_pipeline --study=glue,peft,extra --status
   python -m experiments.study_pipeline --study=glue,peft,extra   # A queue.
 
 A study is a list of stages; a stage is a list of commands of this
@@ -28,6 +29,7 @@ experiments/results/packing/README.md). runs.csv records it per run.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -293,10 +295,62 @@ def run(study: Study, names: Sequence[str], dry_run: bool = False,
   return 0
 
 
+def sweep_states(command: Command) -> collections.Counter | str:
+  """State -> runs of one sweep command, from its --dry_run listing; or the
+  sweep's one-line error (e.g. the points a later stage reads are missing)."""
+  done = subprocess.run(command + ['--dry_run'], check=False,
+                        capture_output=True, text=True)
+  if done.returncode:
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    return lines[-1] if lines else f'exit status {done.returncode}'
+  states = collections.Counter()
+  for line in done.stdout.splitlines():
+    fields = line.split()
+    if len(fields) >= 4 and fields[0].isdigit() and fields[1].isdigit():
+      states[fields[2]] += 1
+  return states
+
+
+def status(study: Study, names: Sequence[str],
+           states_of: Callable[[Command], collections.Counter | str] = (
+               sweep_states)
+           ) -> list[str]:
+  """Where each stage stands: its sweeps' run states, its other work."""
+  lines = []
+  steps = dict(study.stages)
+  for name in stages_to_run(study, names):
+    lines.append(f'{study.name} {name}:')
+    heading = len(lines)
+    for step in steps[name]:
+      if step is report:
+        continue
+      try:
+        commands = step(study)
+      except ValueError as e:
+        lines.append(f'   waits for the stages before it ({e})')
+        continue
+      for command in commands:
+        if 'experiments.sweep' in command:
+          arg = next(a for a in command if a.startswith('--config='))
+          counts = states_of(command)
+          if isinstance(counts, str):
+            lines.append(f'   {arg[len("--config="):]}: waits for the stages '
+                         f'before it ({counts})')
+            continue
+          lines.append(f'   {arg[len("--config="):]}: {sum(counts.values())} '
+                       'runs: ' + ', '.join(f'{n} {state}' for state, n
+                                            in sorted(counts.items())))
+        else:
+          lines.append(f'   to run: {shlex.join(command[:4])} ...')
+    if len(lines) == heading:
+      lines.append('   nothing left to run (its outputs exist)')
+  return lines
+
+
 def run_studies(names: Sequence[str], stages: Sequence[str],
                 dry_run: bool = False,
                 runner: Callable[[Command], int] | None = None,
-                rerun_failed: bool = False) -> int:
+                rerun_failed: bool = False, show_status: bool = False) -> int:
   """Several studies one after another (the CPU's queue); stops at a failure.
 
   --stages names one study's stages, so it needs exactly one study.
@@ -310,9 +364,12 @@ def run_studies(names: Sequence[str], stages: Sequence[str],
                      'study).')
   for name in names:
     chosen = dataclasses.replace(STUDIES[name](), rerun_failed=rerun_failed)
-    status = run(chosen, stages, dry_run, runner)
-    if status:
-      return status
+    if show_status:
+      print('\n'.join(status(chosen, stages)), flush=True)
+      continue
+    status_code = run(chosen, stages, dry_run, runner)
+    if status_code:
+      return status_code
   return 0
 
 
@@ -322,6 +379,8 @@ def define_flags() -> None:
                     f'{",".join(STUDIES)} or a comma-separated list of them.')
   flags.DEFINE_list('stages', [], 'Stages to run (default: all, in order).')
   flags.DEFINE_bool('dry_run', False, 'Print the commands and stop.')
+  flags.DEFINE_bool('status', False, 'Print each stage\'s run states (done, '
+                    'pending, failed, ...) and stop; trains nothing.')
   flags.DEFINE_bool('rerun_failed', False, 'Retrain runs that failed (an '
                     'exception, e.g. data not found) in an earlier attempt; '
                     'diverged runs are results and stay.')
@@ -333,7 +392,8 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
     status = run_studies(FLAGS.study, FLAGS.stages, FLAGS.dry_run,
-                         rerun_failed=FLAGS.rerun_failed)
+                         rerun_failed=FLAGS.rerun_failed,
+                         show_status=FLAGS.status)
   except ValueError as e:
     errors.exit_with_message(f'study_pipeline: {e}')
   sys.exit(status)

@@ -178,6 +178,29 @@ def test_study_sweeps_take_divergence_as_a_result_and_prune_checkpoints():
   assert '--rerun_failed' in ran[0] and 'experiments.sweep' in ran[0]
 
 
+def test_status_lists_each_sweeps_states_without_training(tmp_path):
+  study = dataclasses.replace(study_pipeline.STUDIES['peft'](),
+                              out=str(tmp_path / 'out'))
+  asked = []
+
+  def states_of(command):
+    asked.append(command)
+    if 'sweep=lr_grid' in _arg(command, '--config'):
+      return study_pipeline.collections.Counter(done=10, pending=5)
+    return 'error: no selected.json'
+
+  lines = study_pipeline.status(study, ['lr_grid', 'seeds'], states_of)
+  assert lines[0] == 'peft lr_grid:'
+  assert lines[1].endswith('sweep=lr_grid: 15 runs: 10 done, 5 pending')
+  assert 'waits for the stages before it (error: no selected.json)' in lines[3]
+  assert all('experiments.sweep' in c for c in asked)  # No report, no training.
+  benchmark = study_pipeline.status(
+      dataclasses.replace(study, out=os.path.join(
+          REPO, 'experiments/results/peft_minilm')),
+      ['benchmark'], states_of)
+  assert benchmark[1] == '   nothing left to run (its outputs exist)'
+
+
 def test_studies_run_as_a_queue_and_stop_at_the_first_failure(
     monkeypatch, capsys):
   def tiny(name):
