@@ -425,9 +425,12 @@ def test_check_tables_read_past_edge_and_mean_pooling_runs(tmp_path):
   # CoLA's LayerNorm-only point ends within a point of MCC 0: at chance.
   _write(runs, 'cola', 'layernorm', None, 1e-2, 0, 'matthews_corrcoef', 0.004,
          50)
+  # SST-2 runs one lr per method: no grid edge, no check row.
+  _write(runs, 'sst2', 'full', None, 5e-5, 0, 'accuracy', 0.90, 10_000)
   out = tmp_path / 'out'
   glue_study.write_study(str(runs), str(out))
   report = (out / 'report.md').read_text()
+  assert '| SST-2 | Full fine-tuning |' not in report
   assert ('| MRPC | Full fine-tuning |  | 2e-05: 81.0, 5e-05: 82.0 | '
           '0.0001: 90.0 | yes |') in report
   # RTE's accuracy is written as value - 0.01 (_write's second metric).

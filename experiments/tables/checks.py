@@ -72,9 +72,13 @@ class EdgeCheck:
 
 def edge_checks(results: Sequence[Result], chosen: Mapping[str, Mapping],
                 tasks: Sequence[str]) -> list[EdgeCheck]:
-  """Every selected point on its grid's lr edge (CHECK_ROWS), once each."""
+  """Every selected point on its grid's lr edge (CHECK_ROWS), once each.
+
+  Only the tasks with a grid: SST-2 runs one lr per method, chosen on the
+  others, so it has no edge of its own (and no checks run there).
+  """
   checks, seen = [], set()
-  for task in tasks:
+  for task in (t for t in tasks if t in glue_config.STUDY_GRID_TASKS):
     for label in glue_config.CHECK_ROWS:
       point = (chosen.get(label) or {}).get(task)
       check_lr = None if point is None else glue_config.edge_check_lr(point)
