@@ -246,6 +246,11 @@ def test_shared_dataset_loads_and_splits(name):
         f'{dict(dropped_by_label)}')
   assert tuple(counts.values()) == sizes
   assert len(splits['train'].label_names) == classes
+  # No dev or test text is a training text (case and spacing aside).
+  normal = lambda texts: {' '.join(t.lower().split()) for t in texts}
+  seen = normal(splits['train'].text_a)
+  for split in ('validation', 'test'):
+    assert not normal(splits[split].text_a) & seen, split
   for examples in splits.values():
     assert set(np.unique(examples.labels)) == set(range(classes))
     assert all(t.strip() for t in examples.text_a)
