@@ -506,9 +506,8 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
       're-checked against the paper offline.', '',
       '## Table 2 layout', '', common.to_markdown(table2(results, cells))]
   if pending or diverged:
-    lines += [f'- Provisional: {_label(task)} {method} is chosen among a grid '
-              f'that still lacks {study.points_text(missing)} (seed 0); '
-              'selected.json leaves it out, so no seeds stage starts from it.'
+    lines += [study.provisional_line(f'{_label(task)} {method}',
+                                     f'{study.points_text(missing)} (seed 0)')
               for (task, method), missing in sorted(pending.items())]
     lines += study.diverged_line(diverged) + ['']
   lines += ['## The claim', '']

@@ -163,10 +163,9 @@ def settled(chosen: dict[str, dict[str, Any]],
 
 def pending_lines(pending: dict[tuple[str, str], list[tuple]]) -> list[str]:
   """One report line per provisional selection."""
-  return [f'- Provisional: {label} on {common.task_label(task)} is chosen '
-          f'among a grid that still lacks {study.points_text(missing)} '
-          '(seed 0); selected.json leaves it out, so no seeds stage starts '
-          'from it.' for (label, task), missing in sorted(pending.items())]
+  return [study.provisional_line(f'{label} on {common.task_label(task)}',
+                                 f'{study.points_text(missing)} (seed 0)')
+          for (label, task), missing in sorted(pending.items())]
 
 
 def _cell(results: Sequence[Result], key: Sequence[Any] | None,

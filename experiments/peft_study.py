@@ -346,10 +346,9 @@ def report_markdown(results, lrs, tables, benchmark, benchmark_path,
       + ', '.join(f'{m}/{t} {n}' for (m, t), n in sorted(seeds.items())) + '.',
       '', '## Learning rates (MRPC, seed 0, ~1% budget)', '']
   lines += lr_grid_markdown(results, lrs)
-  lines += [f'- Provisional: {method}\'s lr is chosen among a grid that still '
-            f'lacks lr {", ".join(f"{lr:g}" for lr in missing)} (MRPC, seed '
-            '0); selected.json leaves it out, so no seeds stage starts from '
-            'it.' for method, missing in sorted((pending or {}).items())]
+  lines += [study.provisional_line(
+      f'{method}\'s lr', f'lr {", ".join(f"{lr:g}" for lr in missing)} '
+      '(MRPC, seed 0)') for method, missing in sorted((pending or {}).items())]
   lines += study.diverged_line(diverged)
   lines += ['', '## ~1% of the backbone', '']
   lines += table_markdown(tables['1%'], lrs, TASKS, benchmark)

@@ -243,6 +243,13 @@ def unfinished_points(results: Iterable[Result], task: str,
   return sorted({point_key(p) for p in points} - done, key=repr)
 
 
+def provisional_line(subject: str, missing: str) -> str:
+  """The report line of a selection made among an unfinished grid."""
+  return (f'- Provisional: {subject} is chosen among a grid that still lacks '
+          f'{missing}; selected.json leaves it out, so no seeds stage starts '
+          'from it.')
+
+
 def points_text(points: Iterable[tuple[str, Any, float, float]]) -> str:
   """'adapter size=8 lr 0.0003 3 ep, ...': point_keys for a report line."""
   return ', '.join(f'{method}{"" if size is None else f" size={size}"} '

@@ -52,7 +52,7 @@ from experiments.tables import ablation as ablation_table
 
 FLAGS = flags.FLAGS
 
-GLUE_TASKS = ('mrpc', 'rte', 'stsb', 'cola')  # The study's order: MRPC first.
+GLUE_TASKS = glue_config.STUDY_GRID_TASKS  # The study's order: MRPC first.
 GLUE_UNPACKED = ('mrpc',)
 ABLATION_SEEDS = glue_config.CURVE_SEEDS  # sweep=study_pooling's seeds too.
 # The AdapterHub peer beside ours on two Table 2 datasets (seed 0, the

@@ -363,7 +363,8 @@ def _publish(run_dir: str, results_dir: str, name: str,
 
 
 def _publish_finished(workdir: str, runs: Sequence[Run],
-                  inspected: dict[str, RunState], results_dir: str) -> None:
+                      inspected: dict[str, RunState], results_dir: str
+                      ) -> None:
   """Copies the files results_dir lacks of runs finished (done or diverged)
   in the workdir: a sweep interrupted between finishing a run and copying it
   would otherwise skip that run forever without it ever reaching

@@ -11,9 +11,10 @@ measure recall of training examples.
 A dataset with separate train/test files (20 Newsgroups) keeps its test file
 and takes validation from train, in the same way. A user's own data
 (`csv_dataset`) may instead come as train/dev[/test] files used as given, or
-one file whose split column names each row's split. Files are CSV, TSV or JSON lines. Rows whose label is
-empty or unmapped, whose text is empty, or that lack a field are dropped,
-counted, and reported in the task's notes (results.json's 'data'). Training
+one file whose split column names each row's split. Files are CSV, TSV or
+JSON lines. Rows whose label is empty or unmapped, whose text is empty, or
+that lack a field are dropped, counted, and reported in the task's notes
+(results.json's 'data'). Training
 needs two classes; a dev or test label absent from train is an error.
 
 The data is not vendored: pass `data_dir`, set ADAPTER_BERT_EXTRA_DIR, or keep
