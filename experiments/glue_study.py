@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import os
 import statistics
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from absl import app
 from absl import flags
@@ -72,6 +72,15 @@ DISCUSSION = 'discussion.md'
 LONG_EPOCHS = glue_config.STUDY_LONG_EPOCHS
 # Metrics whose chance level is 0 (a constant prediction scores exactly 0).
 CORRELATION_METRICS = ('matthews_corrcoef', 'spearman', 'pearson')
+# The curves stage's sizes (three seeds each): the curve claim's evidence.
+# The grid's other sizes (adapters m=8, one seed) are plotted only.
+CURVE_SIZES = {'adapter': glue_config.CURVE_MS,
+               'top_k': glue_config.CURVE_TOP_KS}
+CURVE_SIZES_NOTE = (
+    '  - The verdict is over the curves stage\'s sizes (adapters m in '
+    f'{{{", ".join(map(str, glue_config.CURVE_MS))}}}, top k in '
+    f'{{{", ".join(map(str, glue_config.CURVE_TOP_KS))}}}, three seeds each); '
+    'the grid\'s other sizes (one seed) are in the plots only.')
 CURVE_NAMES = {'adapter': 'Adapters', 'top_k': 'Variable FT (top k)',
                'full': 'Full fine-tuning'}
 
@@ -285,9 +294,11 @@ def _curve_runs(results: Sequence[Result], task: str,
   """Method -> [(size, runs)] along its curve: the runs of each point.
 
   Each size at the lr its seed-0 runs chose on dev (the paper draws the best
-  model at every point): the grid's sizes choose among their lrs; the sizes
-  only the curves stage ran have the row's selected lr alone. Full
-  fine-tuning is one point (size 0).
+  model at every point), among the lrs run with the most seeds there: the
+  curves stage runs its sizes at the row's selected lr with three seeds, and
+  a one-seed grid lr at the same size must not replace that point. The
+  grid's other sizes choose among their lrs. Full fine-tuning is one point
+  (size 0).
   """
   grid = [r for r in results if r['task'] == task and _on_curve(r, chosen)]
   curves = {}
@@ -298,7 +309,12 @@ def _curve_runs(results: Sequence[Result], task: str,
     series = []
     for size in sorted({selection.size(r) or 0 for r in runs}):
       at_size = [r for r in runs if (selection.size(r) or 0) == size]
-      seed0 = [r for r in at_size if study.seed_of(r) == 0]
+      seeds = {}
+      for r in at_size:
+        seeds.setdefault(float(r['lr']), set()).add(study.seed_of(r))
+      most = max(len(s) for s in seeds.values())
+      seed0 = [r for r in at_size if study.seed_of(r) == 0
+               and len(seeds[float(r['lr'])]) == most]
       if not seed0:
         continue
       lr = float(min(seed0, key=selection.rank_key)['lr'])
@@ -307,14 +323,63 @@ def _curve_runs(results: Sequence[Result], task: str,
   return curves
 
 
+def passed_over_lrs(results: Sequence[Result], task: str,
+                    chosen: dict[str, dict[str, Any]]) -> list[str]:
+  """Curve points whose seed-0 winner was an lr with fewer seeds (kept out)."""
+  grid = [r for r in results if r['task'] == task and _on_curve(r, chosen)]
+  out = []
+  for method, series in _curve_runs(results, task, chosen).items():
+    for size, runs in series:
+      seed0 = [r for r in grid if r['method'] == method and study.seed_of(r)
+               == 0 and (selection.size(r) or 0) == size]
+      best = float(min(seed0, key=selection.rank_key)['lr'])
+      if best != float(runs[0]['lr']):
+        knob = {'adapter': 'm', 'top_k': 'k'}.get(method, 'size')
+        out.append(f'{common.task_label(task)} {knob}={size} (lr '
+                   f'{float(runs[0]["lr"]):g} drawn, {len(runs)} seeds; lr '
+                   f'{best:g} higher at seed 0)')
+  return out
+
+
+def curve_table(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
+                tasks: Sequence[str]) -> common.Table:
+  """Every curve point: its size, lr, seeds, score and constant predictors."""
+  header = ['Task', 'Method', 'Size', 'Trained params', 'lr', 'Seeds',
+            'Dev score', 'Constant-prediction seeds']
+  rows = []
+  for task in tasks:
+    for method, series in _curve_runs(results, task, chosen).items():
+      for size, runs in series:
+        mean, std, _ = study.mean_std_sem([_metric(r, task) for r in runs])
+        spread = '' if math.isnan(std) else f' ± {std:.1f}'
+        knob = {'adapter': f'm={size}', 'top_k': f'k={size}'}.get(method, '-')
+        constant = sum(bool(study.constant_prediction(r)) for r in runs)
+        rows.append([common.task_label(task), CURVE_NAMES[method], knob,
+                     _params_text(float(runs[0]['trainable_params'])),
+                     f'{float(runs[0]["lr"]):g}', str(len(runs)),
+                     f'{mean:.1f}{spread}', f'{constant} of {len(runs)}'])
+  return header, rows
+
+
+def _params_text(params: float) -> str:
+  return f'{params / 1e6:.2f}M' if params >= 1e5 else f'{params / 1e3:.0f}k'
+
+
 def curve_points(results: Sequence[Result], task: str,
-                 chosen: dict[str, dict[str, Any]]
+                 chosen: dict[str, dict[str, Any]],
+                 sizes: Mapping[str, Sequence[int]] | None = None
                  ) -> dict[str, list[tuple[float, float, float, int]]]:
-  """Method -> [(trained params, mean, std, seeds)] over sizes (Figs. 3-4)."""
+  """Method -> [(trained params, mean, std, seeds)] over sizes (Figs. 3-4).
+
+  `sizes`: method -> the sizes to keep, e.g. the curves stage's, which have
+  three seeds each; the grid's other sizes have one. None keeps every size.
+  """
   points = {}
   for method, series in _curve_runs(results, task, chosen).items():
     points[method] = []
-    for _, runs in series:
+    for size, runs in series:
+      if sizes and method in sizes and size not in sizes[method]:
+        continue
       mean, std, _ = study.mean_std_sem([_metric(r, task) for r in runs])
       points[method].append((float(runs[0]['trainable_params']), mean, std,
                              len(runs)))
@@ -541,8 +606,9 @@ def write_claims(results: Sequence[Result], grid: Sequence[Result],
   ablations = {pooling: ablation.seeds_summary(os.path.join(out_dir, name))
                for pooling, name in ablation.DIRS.items()}
   return (claims.table1(row_means(grid, chosen, complete), complete, TASKS)
-          + claims.curves({t: curve_points(results, t, chosen)
+          + claims.curves({t: curve_points(results, t, chosen, CURVE_SIZES)
                            for t in curve_tasks}, glue_config.CURVE_TASKS)
+          + [CURVE_SIZES_NOTE]
           + claims.init_scale(init_scale.summary(
               init_scale.study_runs(results)))
           + claims.ablation({p: s for p, s in ablations.items() if s}))
@@ -596,12 +662,20 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
     paths[name] = path
     lines += [f'![{name}]({name})', '']
   if 'relative.png' in paths:
-    lines += ['Curves: each point at the lr its seed-0 run chose on dev '
-              'among those run at that size (the paper draws the best model '
-              'at every point), mean ± std over that lr\'s seeds. Sizes only '
-              'the curves stage ran have the row\'s selected lr alone; top-k '
-              f'has lr {glue_config.STUDY_TOP_K_LR:g} only. relative.png '
-              'keeps the sizes every aggregated task has.', '']
+    curve_tasks = [t for t in glue_config.CURVE_TASKS if t in tasks]
+    lines += ['## Bottleneck-size curves (Figures 3-4)', '',
+              common.to_markdown(curve_table(results, chosen, curve_tasks))]
+    passed = [p for t in tasks for p in passed_over_lrs(results, t, chosen)]
+    lines += ['Curves: mean ± std over seeds. The curves stage ran its '
+              'sizes at the row\'s selected lr with three seeds (a CPU '
+              'budget: the paper draws the best model at every point); those '
+              'points stay at that lr even where a grid lr with fewer seeds '
+              'scored higher at seed 0'
+              + (f': {"; ".join(passed)}' if passed else ' (none here)')
+              + '. The grid\'s other sizes are at the lr their seed-0 run '
+              f'chose on dev. Top-k has lr {glue_config.STUDY_TOP_K_LR:g} '
+              'only. relative.png keeps the sizes every aggregated task has.',
+              '']
   sigma_runs = init_scale.study_runs(results)
   if sigma_runs:
     paths['init_scale'] = os.path.join(out_dir, 'init_scale.png')

@@ -138,6 +138,32 @@ def test_curve_points_take_each_sizes_dev_chosen_learning_rate(tmp_path):
   assert [x for x, *_ in points['top_k']] == [2000.0, 5000.0]
 
 
+def test_curve_points_keep_the_lr_run_with_the_most_seeds(tmp_path):
+  runs = tmp_path / 'runs'
+  _make_runs(runs)
+  # m=64 at 3e-4 gets seed 0 only, but scores 0.90 > 0.78 at 1e-3 (seeds 0
+  # and 1): the two-seed lr stays the point, as the curves stage's three-seed
+  # lr stays when a one-seed grid lr beat it at seed 0.
+  shutil.rmtree(runs / 'mrpc-adapter-64-0.0003-ep3-s0')
+  _write(runs, 'mrpc', 'adapter', 64, 3e-4, 0, 'f1', 0.90, 800)
+  results = selection.load_results(str(runs))
+  points = glue_study.curve_points(results, 'mrpc', glue_study.select(results))
+  assert (800.0, round(float(np.mean([78.0, 70.0])), 4), 2) in [
+      (x, round(y, 4), n) for x, y, _, n in points['adapter']]
+  # Once 3e-4 has as many seeds, its seed-0 run chooses it.
+  _write(runs, 'mrpc', 'adapter', 64, 3e-4, 1, 'f1', 0.88, 800)
+  results = selection.load_results(str(runs))
+  points = glue_study.curve_points(results, 'mrpc', glue_study.select(results))
+  assert (800.0, 89.0, 2) in [(x, round(y, 4), n)
+                              for x, y, _, n in points['adapter']]
+  # `sizes` keeps the named sizes only (the curve claim's evidence).
+  kept = glue_study.curve_points(results, 'mrpc', glue_study.select(results),
+                                 {'adapter': (64,), 'top_k': (3,)})
+  assert [x for x, *_ in kept['adapter']] == [800.0]
+  assert [x for x, *_ in kept['top_k']] == [5000.0]
+  assert len(kept['full']) == 1
+
+
 def test_only_the_study_grid_competes_in_selection(tmp_path):
   runs = tmp_path / 'runs'
   _make_runs(runs)
