@@ -6,6 +6,8 @@ r"""Adapters against LoRA, IA3, prefix tuning and BitFit at equal budgets.
       --config configs/peft.py:sweep=seeds,lr_adapter=1e-3,lr_lora=1e-3,lr_ia3=3e-3,lr_prefix=3e-4,lr_bitfit=1e-3
   python -m experiments.sweep --workdir runs/peft_0p1 \
       --config configs/peft.py:sweep=budget_0p1,lr_adapter=...,lr_lora=...,lr_prefix=...
+  python -m experiments.sweep --workdir runs/peft_checks \
+      --config configs/peft.py:sweep=checks,selected=experiments/results/peft_minilm/selected.json
 
 or, instead of the lr_<method> keys, selected=experiments/results/peft_minilm/selected.json
 (what python -m experiments.peft_study writes after sweep=lr_grid).
@@ -15,7 +17,10 @@ schedule, batch 32, final-step dev scores), not the grids of any of the
 papers: each method gets a 3-point learning-rate grid (LRS) on MRPC with
 seed 0 (sweep=lr_grid); then 3 seeds at the learning rate each method
 selected there (lr_<method>=...) on MRPC, RTE, STS-B and CoLA (sweep=seeds);
-and the same at the ~0.1% budget on MRPC (sweep=budget_0p1).
+and the same at the ~0.1% budget on MRPC (sweep=budget_0p1). Beside them,
+never selected from, sweep=checks (seed 0, MRPC, also reading `selected`):
+one lr past the grid's end (CHECK_LRS) for each method selected at an end,
+and prefix tuning without its MLP at PREFIX_DIRECT_LR.
 
 A budget is a share of the backbone's parameters (minilm-l6: 22,713,216);
 a method's size counts what it adds to or unfreezes in the backbone (the task
@@ -58,13 +63,14 @@ methods without an lr_<method>).
 from __future__ import annotations
 
 import json
+import math
 
 from configs import common
 from configs import glue
 from configs import sweeps
 
 METHODS = ('adapter', 'lora', 'ia3', 'prefix', 'bitfit')
-SWEEPS = ('lr_grid', 'seeds', 'budget_0p1')
+SWEEPS = ('lr_grid', 'checks', 'seeds', 'budget_0p1')
 BUDGET = 0.01        # The main comparison: ~1% of the backbone.
 SMALL_BUDGET = 0.001  # The second one (MRPC only).
 SEED_TASKS = ('mrpc', 'rte', 'stsb', 'cola')
@@ -79,6 +85,20 @@ LRS = {
     'prefix': (1e-4, 3e-4, 1e-3),
     'bitfit': (3e-4, 1e-3, 3e-3),
 }
+# One step past each end of LRS (the 1-3-10 ladder): a method selected at an
+# end of its grid gets a seed-0 MRPC run there (sweep=checks), to say whether
+# the grid cut it off before its best. Never selected from.
+CHECK_LRS = {
+    'adapter': (1e-4, 1e-2),
+    'lora': (1e-4, 1e-2),
+    'ia3': (3e-4, 3e-2),
+    'prefix': (3e-5, 3e-3),
+    'bitfit': (1e-4, 1e-2),
+}
+# Prefix tuning without the reparameterisation MLP, at the rate P-tuning v2
+# (Liu et al. 2022) uses for direct prefixes on small sets: a check of
+# whether the MLP, not the method, is what fails here.
+PREFIX_DIRECT_LR = 1e-2
 # The size knob of each sized method.
 SIZE_KEYS = {'adapter': 'm', 'lora': 'lora_rank', 'prefix': 'prefix_length'}
 # Backbone shapes the formulas need (configs load no weights; the test checks
@@ -247,8 +267,30 @@ def _budget_0p1_runs(add, arg) -> None:
   _runs(add, arg, _tasks(arg, ('mrpc',)), arg.seeds or 3, points)
 
 
-_SWEEPS = {'lr_grid': _lr_grid_runs, 'seeds': _seed_runs,
-           'budget_0p1': _budget_0p1_runs}
+def edge_check_lr(method: str, lr: float) -> float | None:
+  """The lr one step past the end of LRS where `lr` sits on it, else None."""
+  lrs = sorted(LRS[method])
+  below, above = CHECK_LRS[method]
+  if math.isclose(lr, lrs[-1]):
+    return above
+  if math.isclose(lr, lrs[0]):
+    return below
+  return None
+
+
+def _check_runs(add, arg) -> None:
+  """Seed 0 on MRPC (1% budget), beside the grid and never selected from:
+  one lr past the grid's end for each method selected at an end, and prefix
+  tuning without its MLP at PREFIX_DIRECT_LR."""
+  lrs = _selected_lrs(arg, METHODS)
+  points = [(m, edge_check_lr(m, lr)) for m, lr in lrs.items()]
+  _runs(add, arg, (arg.task,), 1, [(m, lr) for m, lr in points if lr])
+  arg.prefix_mlp = False
+  _runs(add, arg, (arg.task,), 1, [('prefix', PREFIX_DIRECT_LR)])
+
+
+_SWEEPS = {'lr_grid': _lr_grid_runs, 'checks': _check_runs,
+           'seeds': _seed_runs, 'budget_0p1': _budget_0p1_runs}
 
 
 def sweep(add, arg: str | None = None):

@@ -6,7 +6,7 @@ r"""Adapters against LoRA, IA3, prefix tuning and BitFit: the report.
       [--out=experiments/results/peft_minilm]
 
 Reads the finished runs of configs/peft.py's sweeps (lr_grid, seeds,
-budget_0p1) and writes runs.csv, selected.json (each method's learning rate,
+budget_0p1; checks, reported beside the grid and never selected from) and writes runs.csv, selected.json (each method's learning rate,
 chosen on MRPC with seed 0 at the ~1% budget by the final-step dev score; a
 method is left out while its lr grid lacks a run, which the report names),
 report.md (methods as rows, tasks as columns, mean ± std over seeds, the
@@ -127,6 +127,58 @@ def is_study_run(result: Result) -> bool:
                   for lr in peft_config.LRS[method])
           and float(_get(result, 'epochs')) == glue_config.CPU_EPOCHS
           and (method != 'prefix' or bool(config.get('prefix_mlp'))))
+
+
+def is_check_run(result: Result) -> bool:
+  """A run of sweep=checks: seed 0 on MRPC at the ~1% size, one lr past the
+  grid's end (CHECK_LRS), or prefix tuning without its MLP at
+  PREFIX_DIRECT_LR. Reported beside the grid, never selected from."""
+  method = result['method']
+  config = result.get('config') or {}
+  backbone = str(config.get('backbone', 'minilm-l6'))
+  size = peft_config.budget_sizes(peft_config.BUDGET, backbone)[method]
+  if not (result['task'] == SELECTION_TASK
+          and int(_get(result, 'seed', 0)) == 0
+          and all(config.get(k) == v for k, v in size.items())
+          and float(_get(result, 'epochs')) == glue_config.CPU_EPOCHS):
+    return False
+  lr = float(_get(result, 'lr'))
+  if method == 'prefix' and not config.get('prefix_mlp'):
+    return math.isclose(lr, peft_config.PREFIX_DIRECT_LR)
+  return any(math.isclose(lr, c) for c in peft_config.CHECK_LRS[method])
+
+
+def checks_markdown(results: Sequence[Result], checks: Sequence[Result],
+                    lrs: dict[str, float]) -> list[str]:
+  """Each method selected at an end of its grid, and one lr past it."""
+  scores = {(r['method'], float(_get(r, 'lr')),
+             bool(_config(r).get('prefix_mlp', True))): r for r in checks}
+  grid = collections.defaultdict(dict)
+  for r in lr_grid_runs(results):
+    grid[r['method']][float(_get(r, 'lr'))] = r
+  text = lambda r: study.score_text(100 * selection.score(r), r)
+  lines = ['| Method | grid (lr: score) | past the edge | better than '
+           'selected |', '|---|---|---|---|']
+  for method in (m for m in peft_config.METHODS if m in lrs):
+    lr = lrs[method]
+    edge = peft_config.edge_check_lr(method, lr)
+    if edge is None:
+      continue
+    points = ', '.join(f'{x:g}: {text(r)}' for x, r in sorted(
+        grid[method].items()))
+    check = scores.get((method, edge, True))
+    if check is None:
+      lines.append(f'| {METHOD_LABELS[method]} | {points} | {edge:g}: not '
+                   'run yet | - |')
+      continue
+    better = selection.score(check) > selection.score(grid[method][lr])
+    lines.append(f'| {METHOD_LABELS[method]} | {points} | {edge:g}: '
+                 f'{text(check)} | {"yes" if better else "no"} |')
+  direct = scores.get(('prefix', peft_config.PREFIX_DIRECT_LR, False))
+  lines += ['', 'Prefix tuning without the reparameterisation MLP (direct '
+            f'prefixes, lr {peft_config.PREFIX_DIRECT_LR:g}): '
+            + (text(direct) if direct else 'not run yet') + '.']
+  return lines
 
 
 def lr_grid_runs(results: Sequence[Result]) -> list[Result]:
@@ -292,12 +344,14 @@ def write_study(runs_dir: str, out_dir: str,
             if r.get('method') in peft_config.METHODS]
   results = [r for r in loaded if r.get('status', 'done') == 'done']
   diverged = [r for r in study.diverged_runs(loaded) if is_study_run(r)]
+  checks = [r for r in results if not is_study_run(r) and is_check_run(r)]
   outside = sorted(str(r.get('run', '?')) for r in results
-                   if not is_study_run(r))
+                   if not is_study_run(r) and not is_check_run(r))
   if outside:
     raise ValueError(f'{runs_dir}: runs outside configs/peft.py\'s sweeps '
                      f'(lr, size, epochs): {", ".join(outside)}; move them '
                      'aside.')
+  results = [r for r in results if is_study_run(r)]
   if not results:
     raise ValueError(f'{runs_dir}: no finished runs of {peft_config.METHODS}.')
   benchmark = None
@@ -312,19 +366,20 @@ def write_study(runs_dir: str, out_dir: str,
            'selected': os.path.join(out_dir, 'selected.json'),
            'report': os.path.join(out_dir, 'report.md'),
            'plot': os.path.join(out_dir, 'score_vs_params.png')}
-  study.write_runs_csv(results, paths['runs'])
+  study.write_runs_csv(results + checks, paths['runs'])
   fileio.write_json(paths['selected'], {
       'protocol': 'lr per method: best final-step MRPC dev score, seed 0, '
                   '~1% budget (configs/peft.py sweep=lr_grid)',
       'lr': {m: lr for m, lr in lrs.items() if m not in pending}})
   plot(tables, paths['plot'])
   fileio.write_text(paths['report'], report_markdown(
-      results, lrs, tables, benchmark, benchmark_path, pending, diverged))
+      results, lrs, tables, benchmark, benchmark_path, pending, diverged,
+      checks))
   return paths
 
 
 def report_markdown(results, lrs, tables, benchmark, benchmark_path,
-                    pending=None, diverged=()) -> str:
+                    pending=None, diverged=(), checks=()) -> str:
   seeds = collections.Counter((r['method'], r['task']) for r in results)
   lines = [
       '# Adapters against LoRA, IA3, prefix tuning and BitFit (minilm-l6)',
@@ -350,6 +405,10 @@ def report_markdown(results, lrs, tables, benchmark, benchmark_path,
       f'{method}\'s lr', f'lr {", ".join(f"{lr:g}" for lr in missing)} '
       '(MRPC, seed 0)') for method, missing in sorted((pending or {}).items())]
   lines += study.diverged_line(diverged)
+  lines += ['', '## Checks of the selection (MRPC, seed 0, beside the grid)',
+            '', 'Runs of `sweep=checks`; none of them is selected from or '
+            'fills a table below.', '']
+  lines += checks_markdown(results, checks, lrs)
   lines += ['', '## ~1% of the backbone', '']
   lines += table_markdown(tables['1%'], lrs, TASKS, benchmark)
   lines += ['', '## ~0.1% of the backbone (MRPC)', '']
@@ -369,7 +428,7 @@ def report_markdown(results, lrs, tables, benchmark, benchmark_path,
             '(125M and 355M parameters against 22.7M), many more epochs and '
             'their own grids: compare orderings, not values.', '']
   lines += hu_markdown(TASKS)
-  constant = sorted(r.get('run', '?') for r in results
+  constant = sorted(r.get('run', '?') for r in list(results) + list(checks)
                     if study.constant_prediction(r))
   lines += ['', '## Runs that learned nothing of the input', '',
             study.CONSTANT_NOTE + ' Such runs here: '

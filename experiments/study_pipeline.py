@@ -248,6 +248,8 @@ def _peft() -> Study:
   selected = 'selected=experiments/results/peft_minilm/selected.json'
   return _minilm_study('peft', 'experiments.peft_study', (
       ('lr_grid', (sweep('sweep=lr_grid'), report)),
+      # Seed 0 beside the grid: lrs past its ends, prefixes without the MLP.
+      ('checks', (sweep(f'sweep=checks,{selected}'), report)),
       ('seeds', (sweep(f'sweep=seeds,{selected}'), report)),
       ('budget_0p1', (sweep(f'sweep=budget_0p1,{selected}'), report)),
       ('benchmark', (peft_benchmark, report)),

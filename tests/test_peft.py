@@ -552,6 +552,28 @@ def test_seed_sweeps_read_the_selected_rates(tmp_path):
     _runs(f'sweep=seeds,selected={tmp_path / "absent.json"}')
 
 
+def test_check_sweep_runs_past_the_grid_ends_it_selected(tmp_path):
+  path = tmp_path / 'selected.json'
+  # adapter mid-grid (no check); lora at its top, ia3 at its bottom.
+  path.write_text(json.dumps({'lr': dict(adapter=1e-3, lora=3e-3, ia3=1e-3,
+                                         prefix=3e-4, bitfit=3e-3)}))
+  checks = _runs(f'sweep=checks,selected={path}')
+  got = sorted((r.config.method, r.config.lr) for r in checks)
+  assert got == sorted([('lora', 1e-2), ('ia3', 3e-4), ('bitfit', 1e-2),
+                        ('prefix', 1e-2)])
+  assert [r.config.prefix_mlp for r in checks
+          if r.config.method == 'prefix'] == [False]
+  assert {r.config.task for r in checks} == {'mrpc'}
+  assert {r.config.seed for r in checks} == {0}
+  assert {r.config.lora_rank for r in checks
+          if r.config.method == 'lora'} == {25}
+  assert {r.config.prefix_length for r in checks
+          if r.config.method == 'prefix'} == {49}
+  assert peft_configs.edge_check_lr('prefix', 1e-3) == 3e-3
+  assert peft_configs.edge_check_lr('prefix', 1e-4) == 3e-5
+  assert peft_configs.edge_check_lr('prefix', 3e-4) is None
+
+
 def test_old_artifact_configs_build_without_the_new_keys():
   config = dict(common.base_config().to_dict(), method='lora',
                 placement='none')

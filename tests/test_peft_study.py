@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -19,15 +20,16 @@ METRICS = {'mrpc': ('accuracy', 'f1'), 'rte': ('accuracy',),
            'stsb': ('pearson', 'spearman'), 'cola': ('matthews_corrcoef',)}
 
 
-def _write(root, method, task, lr, seed, size, value):
+def _write(root, method, task, lr, seed, size, value, prefix_mlp=True):
   config = {'backbone': 'minilm-l6', 'lr': lr, 'seed': seed,
             'method': method, 'epochs': 3.0}
   if size is not None:
     config[KEYS[method]] = size
   if method == 'prefix':
-    config['prefix_mlp'] = True
+    config['prefix_mlp'] = prefix_mlp
   dev = {m: value - 0.01 * i for i, m in enumerate(METRICS[task])}
-  name = f'{task}-{method}-{size}-{lr:g}-s{seed}'
+  name = f'{task}-{method}-{size}-{lr:g}-s{seed}' + (
+      '' if prefix_mlp else '-direct')
   os.makedirs(os.path.join(root, name))
   with open(os.path.join(root, name, 'results.json'), 'w') as f:
     json.dump({'status': 'done', 'task': task, 'method': method, 'lr': lr,
@@ -165,6 +167,41 @@ def test_runs_outside_the_sweeps_are_refused(tmp_path):
   assert not peft_study.is_study_run(json.loads(
       (tmp_path / 'runs2' / 'mrpc-adapter-7-0.001-s0' / 'results.json')
       .read_text()))
+
+
+def test_check_runs_are_reported_beside_the_grid_and_never_selected(
+    tmp_path):
+  runs, out = tmp_path / 'runs', tmp_path / 'out'
+  rng = np.random.default_rng(5)
+  best, values = _make_runs(str(runs), rng)
+  # LoRA's MRPC runs replaced: its best grid lr is its top one (3e-3); its
+  # check past it scores 0.99, above everything, and must win nothing.
+  for name in os.listdir(runs):
+    if name.startswith('mrpc-lora-25-'):
+      shutil.rmtree(runs / name)
+  _write(str(runs), 'lora', 'mrpc', 3e-4, 0, 25, 0.50)
+  _write(str(runs), 'lora', 'mrpc', 1e-3, 0, 25, 0.60)
+  _write(str(runs), 'lora', 'mrpc', 3e-3, 0, 25, 0.70)
+  for seed in (1, 2):
+    _write(str(runs), 'lora', 'mrpc', 3e-3, seed, 25, 0.65)
+  _write(str(runs), 'lora', 'mrpc', 1e-2, 0, 25, 0.99)
+  _write(str(runs), 'prefix', 'mrpc', 1e-2, 0, 49, 0.90, prefix_mlp=False)
+  paths = peft_study.write_study(str(runs), str(out))
+  with open(paths['selected']) as f:
+    assert json.load(f)['lr']['lora'] == 3e-3
+  report = open(paths['report']).read()
+  # 0.70 and 0.69 (accuracy, F1) -> selection score 69.5; the check 98.5.
+  assert ('| LoRA | 0.0003: 49.5, 0.001: 59.5, 0.003: 69.5 | 0.01: 98.5 | '
+          'yes |') in report
+  assert ('Prefix tuning without the reparameterisation MLP (direct '
+          'prefixes, lr 0.01): 89.5.') in report
+  # The LoRA MRPC cell holds the three 3e-3 seeds only (70, 65, 65 accuracy).
+  assert '| LoRA | lora_rank=25 | 0.003 |' in report
+  assert '| 66.7 ± 2.9 (3) |' in report  # 70, 65, 65: std 2.89.
+  with open(paths['runs']) as f:
+    rows = list(csv.DictReader(f))
+  assert sum(r['run'].startswith('mrpc-prefix-49-0.01-s0-direct')
+             for r in rows) == 1
 
 
 def test_a_method_with_an_unfinished_lr_grid_stays_out_of_selected_json(
