@@ -332,7 +332,8 @@ def _table2_cpu_runs(add, arg) -> None:
   training examples and 3 above (20 newsgroups: 1, TABLE2_CPU_EPOCH_OVERRIDES). table2_seeds adds seeds 1 and 2 at each
   (dataset, method)'s dev-selected seed-0 point, read from `selected=`.
   Both go smallest dataset first, one dataset across all methods before the
-  next, so that finished runs form complete rows. Packed batches (the
+  next; experiments.study_pipeline runs each dataset's seeds right after its
+  grid, so that finished runs form complete rows. Packed batches (the
   default).
   """
   for name in _table2_tasks(arg):
