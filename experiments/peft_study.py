@@ -151,8 +151,9 @@ def is_check_run(result: Result) -> bool:
 def checks_markdown(results: Sequence[Result], checks: Sequence[Result],
                     lrs: dict[str, float]) -> list[str]:
   """Each method selected at an end of its grid, and one lr past it."""
-  scores = {(r['method'], float(_get(r, 'lr')),
-             bool(_config(r).get('prefix_mlp', True))): r for r in checks}
+  # Other methods' configs carry prefix_mlp=False too: it is prefix's knob.
+  scores = {(r['method'], float(_get(r, 'lr')), r['method'] != 'prefix'
+             or bool(_config(r).get('prefix_mlp'))): r for r in checks}
   grid = collections.defaultdict(dict)
   for r in lr_grid_runs(results):
     grid[r['method']][float(_get(r, 'lr'))] = r

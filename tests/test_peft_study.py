@@ -25,8 +25,8 @@ def _write(root, method, task, lr, seed, size, value, prefix_mlp=True):
             'method': method, 'epochs': 3.0}
   if size is not None:
     config[KEYS[method]] = size
-  if method == 'prefix':
-    config['prefix_mlp'] = prefix_mlp
+  # As in real runs: every config has the key, prefix tuning's knob.
+  config['prefix_mlp'] = prefix_mlp if method == 'prefix' else False
   dev = {m: value - 0.01 * i for i, m in enumerate(METRICS[task])}
   name = f'{task}-{method}-{size}-{lr:g}-s{seed}' + (
       '' if prefix_mlp else '-direct')
