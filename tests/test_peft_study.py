@@ -14,7 +14,7 @@ SIZES_1 = {'adapter': 23, 'lora': 25, 'prefix': 49}
 SIZES_01 = {'adapter': 1, 'lora': 2, 'prefix': 5}
 KEYS = {'adapter': 'm', 'lora': 'lora_rank', 'prefix': 'prefix_length'}
 LRS = {'adapter': (3e-4, 1e-3, 3e-3), 'lora': (3e-4, 1e-3, 3e-3),
-       'ia3': (1e-3, 3e-3, 1e-2), 'prefix': (1e-4, 3e-4, 1e-3),
+       'ia3': (1e-3, 3e-3, 1e-2, 3e-2), 'prefix': (1e-4, 3e-4, 1e-3),
        'bitfit': (3e-4, 1e-3, 3e-3)}
 METRICS = {'mrpc': ('accuracy', 'f1'), 'rte': ('accuracy',),
            'stsb': ('pearson', 'spearman'), 'cola': ('matthews_corrcoef',)}
