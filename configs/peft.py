@@ -16,9 +16,9 @@ These are CPU grids of our own for minilm-l6 (3 epochs, the official
 schedule, batch 32, final-step dev scores), not the grids of any of the
 papers: each method gets a 3-point learning-rate grid (LRS; IA3 4 points,
 see there) on MRPC with seed 0 (sweep=lr_grid); then 3 seeds at the learning
-rate each method selected there (lr_<method>=...) on MRPC, RTE, STS-B and CoLA (sweep=seeds);
-and the same at the ~0.1% budget on MRPC (sweep=budget_0p1). Beside them,
-never selected from, sweep=checks (seed 0, MRPC, also reading `selected`):
+rate each method selected there (lr_<method>=...) on MRPC, RTE, STS-B and
+CoLA (sweep=seeds); and the same at the ~0.1% budget on MRPC
+(sweep=budget_0p1). Beside them, never selected from, sweep=checks (seed 0, MRPC, also reading `selected`):
 one lr past the grid's end (CHECK_LRS) for each method selected at an end,
 and prefix tuning without its MLP at PREFIX_DIRECT_LR.
 

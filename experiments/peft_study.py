@@ -6,9 +6,10 @@ r"""Adapters against LoRA, IA3, prefix tuning and BitFit: the report.
       [--out=experiments/results/peft_minilm]
 
 Reads the finished runs of configs/peft.py's sweeps (lr_grid, seeds,
-budget_0p1; checks, reported beside the grid and never selected from) and writes runs.csv, selected.json (each method's learning rate,
-chosen on MRPC with seed 0 at the ~1% budget by the final-step dev score; a
-method is left out while its lr grid lacks a run, which the report names),
+budget_0p1; checks, reported beside the grid and never selected from) and
+writes runs.csv, selected.json (each method's learning rate, chosen on MRPC
+with seed 0 at the ~1% budget by the final-step dev score; a method is left
+out while its lr grid lacks a run, which the report names),
 report.md (methods as rows, tasks as columns, mean ± std over seeds, the
 trained share, step examples/s from the benchmark) and score_vs_params.png.
 Hu et al. (2021)'s RoBERTa GLUE dev results are quoted beside ours for
