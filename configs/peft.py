@@ -18,9 +18,10 @@ papers: each method gets a 3-point learning-rate grid (LRS; IA3 4 points,
 see there) on MRPC with seed 0 (sweep=lr_grid); then 3 seeds at the learning
 rate each method selected there (lr_<method>=...) on MRPC, RTE, STS-B and
 CoLA (sweep=seeds); and the same at the ~0.1% budget on MRPC
-(sweep=budget_0p1). Beside them, never selected from, sweep=checks (seed 0, MRPC, also reading `selected`):
-one lr past the grid's end (CHECK_LRS) for each method selected at an end,
-and prefix tuning without its MLP at PREFIX_DIRECT_LR.
+(sweep=budget_0p1). Beside them, never selected from, sweep=checks (seed 0,
+MRPC, also reading `selected`): one lr past the grid's end (CHECK_LRS) for
+each method selected at an end, and prefix tuning without its MLP at
+PREFIX_DIRECT_LR.
 
 A budget is a share of the backbone's parameters (minilm-l6: 22,713,216);
 a method's size counts what it adds to or unfreezes in the backbone (the task
