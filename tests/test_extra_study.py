@@ -223,3 +223,32 @@ def test_selections_of_an_unfinished_grid_stay_out_of_selected_json(
 def test_no_runs_is_an_error(tmp_path):
   with pytest.raises(ValueError, match='No finished extra-task runs'):
     extra_study.write_study(str(tmp_path), str(tmp_path / 'out'))
+
+
+def _cell(mean, sem, n, share=0.01):
+  return extra_study.Cell(key=(), runs=(), mean=mean, std=sem * math.sqrt(n),
+                          sem=sem, n=n, dev_score=0.0, trained_params=1,
+                          trained_share=share)
+
+
+def test_claim_is_provisional_until_every_dataset_has_three_seeds():
+  a, b = 'extra:progressive_stance', 'extra:disasters'
+  cells = {(a, 'full'): _cell(70.0, 0.5, 3, 1.0),
+           (a, 'adapter'): _cell(69.8, 0.5, 3),
+           (b, 'full'): _cell(80.0, 0.5, 2, 1.0),
+           (b, 'adapter'): _cell(79.9, 0.5, 2)}
+  line = extra_study.claim(cells, [a, b], (a, b))[0]
+  assert line.endswith('holds so far (provisional: 2 of 2 datasets, fewest '
+                       'seeds 2).')
+  cells[(b, 'full')] = _cell(80.0, 0.5, 3, 1.0)
+  cells[(b, 'adapter')] = _cell(79.9, 0.5, 3)
+  assert extra_study.claim(cells, [a, b], (a, b))[0].endswith('holds here.')
+  # The study's own datasets: two of eight is never a final verdict.
+  line = extra_study.claim(cells, [a, b])[0]
+  assert line.endswith('holds so far (provisional: 2 of 8 datasets, fewest '
+                       'seeds 3).')
+  # Adapters 2 points behind (s.e.m. of the gap 0.5): does not hold.
+  cells[(a, 'adapter')] = _cell(67.0, 0.5, 3)
+  cells[(b, 'adapter')] = _cell(78.0, 0.5, 3)
+  assert extra_study.claim(cells, [a, b], (a, b))[0].endswith(
+      'does not hold here.')
