@@ -19,6 +19,7 @@ CoLA).
 from __future__ import annotations
 
 import json
+import os
 
 from configs import common
 from configs import sweeps
@@ -31,7 +32,8 @@ CPU_TASKS = ('rte', 'mrpc', 'stsb', 'cola', 'sst2')
 VENDORED_TASKS = ('cola', 'sst2', 'mrpc', 'stsb', 'rte', 'wnli')
 TASK_GROUPS = {'all': TASKS, 'cpu': CPU_TASKS, 'vendored': VENDORED_TASKS}
 SWEEPS = ('paper', 'fixed_m', 'finetune', 'layernorm', 'top_k', 'cpu',
-          'reference', 'study', 'study_seeds', 'study_curves', 'study_init',
+          'reference', 'study', 'study_seeds', 'study_curves',
+          'study_curve_best', 'study_init',
           'study_sst2', 'study_pooling', 'study_checks')
 
 # The paper's GLUE grid (§3.2), used for every method without its own grid.
@@ -103,7 +105,7 @@ def _parse(arg: str | None):
   return common.parse_arg(
       arg, task='mrpc', method='adapter', m=64, backbone='minilm-l6', lr=-1.0,
       epochs=3.0, seed=0, top_k=0, placement='houlsby', sweep='paper',
-      tasks='', seeds=1, selected=STUDY_SELECTED)
+      tasks='', seeds=1, selected=STUDY_SELECTED, curve_points='')
 
 
 def get_config(arg: str | None = None):
@@ -243,6 +245,29 @@ def _study_curve_runs(add, arg) -> None:
       add(task=task, seed=seed, **full)
 
 
+def _study_curve_best_runs(add, arg) -> None:
+  """The curve seeds at each size's best seed-0 lr, where the curves stage
+  ran another (its row's) lr: read from `curve_points` (default: the
+  curve_points.json beside `selected`, which experiments.glue_study writes).
+  The curve then draws each size's best model, as the paper does."""
+  path = arg.curve_points or os.path.join(os.path.dirname(arg.selected),
+                                          'curve_points.json')
+  try:
+    with open(path) as f:
+      points = json.load(f)['points']
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ValueError(f'sweep=study_curve_best reads the curve points {path!r}'
+                     f' (written by python -m experiments.glue_study): {e}.'
+                     ) from None
+  tasks = CURVE_TASKS
+  if arg.tasks:
+    tasks = sweeps.resolve_tasks(arg.tasks, '', TASK_GROUPS, TASKS)
+  for point in points:
+    if point[0] in tasks:
+      for seed in CURVE_SEEDS:
+        add(task=point[0], seed=seed, **_point_keys(point, arg.placement))
+
+
 def _study_init_runs(add, arg) -> None:
   """The selected adapter point of MRPC at every init stddev; 3 seeds.
 
@@ -361,6 +386,7 @@ _GRIDS = {**sweeps.paper_grids(PAPER_MS, PAPER_LRS, PAPER_EPOCHS,
 _STUDY_SWEEPS = {'study_sst2': _study_sst2_runs,
                  'study_seeds': _study_seed_runs,
                  'study_curves': _study_curve_runs,
+                 'study_curve_best': _study_curve_best_runs,
                  'study_init': _study_init_runs,
                  'study_pooling': _study_pooling_runs,
                  'study_checks': _study_check_runs}

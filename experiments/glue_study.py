@@ -11,6 +11,9 @@ Reads the committed runs alone (results.json per run) and writes, under --out:
                   adapter point. configs/glue.py:sweep=study_seeds reads it.
                   A row's task is left out while its grid lacks a seed-0
                   run (the report names them).
+  curve_points.json the curves-stage sizes whose best seed-0 lr lacks the
+                  curve's seeds; configs/glue.py:sweep=study_curve_best
+                  reads it.
   report.md       Table 1 layout (mean ± std over seeds of the selected
                   configuration), the paper's rows and the AdapterHub
                   reference beside it, the curves and the claims.
@@ -69,6 +72,8 @@ CURVE_ROWS = (('Adapters (8-256)', 'adapter'),
               ('Variable FT (best k)', 'top_k'), ('Full fine-tuning', 'full'))
 # Hand-written, beside the report; its numbers are checked against it.
 DISCUSSION = 'discussion.md'
+# Beside selected.json: the curve points sweep=study_curve_best adds seeds to.
+CURVE_POINTS = 'curve_points.json'
 LONG_EPOCHS = glue_config.STUDY_LONG_EPOCHS
 # Metrics whose chance level is 0 (a constant prediction scores exactly 0).
 CORRELATION_METRICS = ('matthews_corrcoef', 'spearman', 'pearson')
@@ -323,22 +328,45 @@ def _curve_runs(results: Sequence[Result], task: str,
   return curves
 
 
-def passed_over_lrs(results: Sequence[Result], task: str,
-                    chosen: dict[str, dict[str, Any]]) -> list[str]:
-  """Curve points whose seed-0 winner was an lr with fewer seeds (kept out)."""
+def _passed_over(results: Sequence[Result], task: str,
+                 chosen: dict[str, dict[str, Any]]
+                 ) -> list[tuple[str, int, list[Result], Result]]:
+  """(method, size, drawn runs, seed-0 winner) where the winner's lr has
+  fewer seeds than the drawn one and so is not the curve's point."""
   grid = [r for r in results if r['task'] == task and _on_curve(r, chosen)]
   out = []
   for method, series in _curve_runs(results, task, chosen).items():
     for size, runs in series:
       seed0 = [r for r in grid if r['method'] == method and study.seed_of(r)
                == 0 and (selection.size(r) or 0) == size]
-      best = float(min(seed0, key=selection.rank_key)['lr'])
-      if best != float(runs[0]['lr']):
-        knob = {'adapter': 'm', 'top_k': 'k'}.get(method, 'size')
-        out.append(f'{common.task_label(task)} {knob}={size} (lr '
-                   f'{float(runs[0]["lr"]):g} drawn, {len(runs)} seeds; lr '
-                   f'{best:g} higher at seed 0)')
+      best = min(seed0, key=selection.rank_key)
+      if float(best['lr']) != float(runs[0]['lr']):
+        out.append((method, size, runs, best))
   return out
+
+
+def passed_over_lrs(results: Sequence[Result], task: str,
+                    chosen: dict[str, dict[str, Any]]) -> list[str]:
+  """Curve points whose seed-0 winner was an lr with fewer seeds (kept out)."""
+  out = []
+  for method, size, runs, best in _passed_over(results, task, chosen):
+    knob = {'adapter': 'm', 'top_k': 'k'}.get(method, 'size')
+    out.append(f'{common.task_label(task)} {knob}={size} (lr '
+               f'{float(runs[0]["lr"]):g} drawn, {len(runs)} seeds; lr '
+               f'{float(best["lr"]):g} higher at seed 0)')
+  return out
+
+
+def curve_seed_points(results: Sequence[Result],
+                      chosen: dict[str, dict[str, Any]]) -> list[list[Any]]:
+  """[task, method, size, lr, epochs] of each curves-stage size whose seed-0
+  winner lacks the curve's seeds: configs/glue.py sweep=study_curve_best
+  adds them, so that the curve draws that size's best model (as the paper
+  does) with as many seeds as the others."""
+  return [list(study.config_key(best))
+          for task in glue_config.CURVE_TASKS
+          for method, size, _, best in _passed_over(results, task, chosen)
+          if size in CURVE_SIZES.get(method, ())]
 
 
 def curve_table(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
@@ -624,12 +652,17 @@ def write_study(runs_dir: str, out_dir: str) -> dict[str, str]:
   chosen = select(results)
   paths = dict(runs=os.path.join(out_dir, 'runs.csv'),
                selected=os.path.join(out_dir, 'selected.json'),
+               curve_points=os.path.join(out_dir, CURVE_POINTS),
                report=os.path.join(out_dir, 'report.md'))
   study.write_runs_csv(results, paths['runs'])
   grid = [r for r in results if _is_grid_run(r)]
   pending = pending_selections(
       grid + [r for r in diverged if _is_grid_run(r)], chosen)
   fileio.write_json(paths['selected'], settled(chosen, pending))
+  fileio.write_json(paths['curve_points'], dict(
+      protocol=('curves-stage sizes whose best seed-0 lr lacks the curve\'s '
+                'seeds: [task, method, size, lr, epochs]'),
+      points=curve_seed_points(results, chosen)))
   table = table1(grid, chosen, tasks)
   lines = ['# GLUE on minilm-l6: the paper\'s claims measured on CPU', '',
            f'{len(results)} runs from `{runs_dir}`. Dev set, final step, '

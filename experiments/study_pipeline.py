@@ -230,8 +230,11 @@ def _glue() -> Study:
       ('sst2', (sweep('task=sst2,sweep=study_sst2'), report)),
       # Seed 0 beside the grid: lrs past its edges, mean pooling on CoLA.
       ('checks', _glue_sweep_per_task('study_checks') + (report,)),
+      # Then seeds at each size's best seed-0 lr where it is not the row's.
       ('curves', (sweep('sweep=study_curves,tasks=mrpc', packed=False),
-                  sweep('sweep=study_curves,tasks=cola'), report)),
+                  sweep('sweep=study_curves,tasks=cola'), report,
+                  sweep('sweep=study_curve_best,tasks=mrpc', packed=False),
+                  sweep('sweep=study_curve_best,tasks=cola'), report)),
       ('init', (sweep('sweep=study_init', packed=False), report)),
   ))
 

@@ -375,6 +375,37 @@ def test_curve_and_init_sweeps_follow_the_selected_points(tmp_path):
         add, f'sweep=study_curves,selected={path},tasks=mrpc'))
 
 
+def test_curve_best_sweep_adds_seeds_at_a_sizes_passed_over_lr(tmp_path):
+  from configs import glue  # pylint: disable=g-import-not-at-top
+  from experiments import sweep  # pylint: disable=g-import-not-at-top
+  runs, out = tmp_path / 'runs', tmp_path / 'out'
+  _make_runs(runs, complete_grid=True)
+  # The curves stage's m=64 at the row's lr (m=8's 3e-4), seeds 1-2: three
+  # seeds there, while 1e-3 won seed 0 (78 against 75) with two.
+  for seed in (1, 2):
+    _write(runs, 'mrpc', 'adapter', 64, 3e-4, seed, 'f1', 0.74, 800)
+  paths = glue_study.write_study(str(runs), str(out))
+  assert json.loads(open(paths['curve_points']).read())['points'] == [
+      ['mrpc', 'adapter', 64, 1e-3, 3.0]]
+  report = (out / 'report.md').read_text()
+  assert ('MRPC m=64 (lr 0.0003 drawn, 3 seeds; lr 0.001 higher at seed 0)'
+          in report)
+  added = sweep.collect(lambda add: glue.sweep(
+      add, f'sweep=study_curve_best,selected={out / "selected.json"}'))
+  assert [(p['task'], p['m'], p['lr'], p['seed']) for p in added] == [
+      ('mrpc', 64, 1e-3, 0), ('mrpc', 64, 1e-3, 1), ('mrpc', 64, 1e-3, 2)]
+  assert not sweep.collect(lambda add: glue.sweep(
+      add, f'sweep=study_curve_best,selected={out / "selected.json"},'
+      'tasks=cola'))
+  # Its seed 2 lands: 1e-3 has three seeds too, wins seed 0, and is drawn.
+  _write(runs, 'mrpc', 'adapter', 64, 1e-3, 2, 'f1', 0.76, 800)
+  paths = glue_study.write_study(str(runs), str(out))
+  assert json.loads(open(paths['curve_points']).read())['points'] == []
+  with pytest.raises(ValueError, match='curve points'):
+    sweep.collect(lambda add: glue.sweep(
+        add, f'sweep=study_curve_best,curve_points={tmp_path / "no.json"}'))
+
+
 def test_sst2_sweep_takes_the_choices_made_most_often(tmp_path):
   from configs import glue  # pylint: disable=g-import-not-at-top
   from experiments import sweep  # pylint: disable=g-import-not-at-top
