@@ -1,6 +1,10 @@
-"""Shared config pieces: the base training config and the `key=value` argument parser."""
+"""Shared config pieces: the base training config, the `key=value` argument
+parser and the reader of the JSON files later sweeps take their points from."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import ml_collections
 
@@ -39,6 +43,17 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     else:
       parsed[key] = value
   return parsed
+
+
+def read_json_field(path: str, field: str, what: str) -> Any:
+  """`field` of the JSON object in `path`, which a sweep reads; an error
+  naming the file and `what` it should be where it cannot."""
+  try:
+    with open(path) as f:
+      return json.load(f)[field]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ValueError(f'{path}: not {what} with a {field!r} entry '
+                     f'({type(e).__name__}: {e}).') from None
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -29,7 +29,6 @@ sweep=table2_seeds.
 
 from __future__ import annotations
 
-import json
 import os
 
 from configs import common
@@ -304,12 +303,7 @@ def read_selected(path: str) -> list[dict[str, object]]:
         f'sweep=table2_seeds needs the dev-selected seed-0 points in {path}, '
         'which does not exist: finish sweep=table2_cpu, run python -m '
         'experiments.extra_study, or pass selected=<file>.')
-  try:
-    with open(path) as f:
-      entries = json.load(f)['selected']
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise ValueError(f'{path}: not a selected.json with a "selected" list '
-                     f'({type(e).__name__}: {e}).') from None
+  entries = common.read_json_field(path, 'selected', 'a selected.json')
   for i, entry in enumerate(entries):
     if not isinstance(entry, dict) or entry.get('method') not in TABLE2_METHODS:
       raise ValueError(f'{path}: selected[{i}] has no method of '

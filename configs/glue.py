@@ -252,13 +252,8 @@ def _study_curve_best_runs(add, arg) -> None:
   The curve then draws each size's best model, as the paper does."""
   path = arg.curve_points or os.path.join(os.path.dirname(arg.selected),
                                           'curve_points.json')
-  try:
-    with open(path) as f:
-      points = json.load(f)['points']
-  except (OSError, ValueError, KeyError, TypeError) as e:
-    raise ValueError(f'sweep=study_curve_best reads the curve points {path!r}'
-                     f' (written by python -m experiments.glue_study): {e}.'
-                     ) from None
+  points = common.read_json_field(
+      path, 'points', 'the curve points of python -m experiments.glue_study')
   tasks = CURVE_TASKS
   if arg.tasks:
     tasks = sweeps.resolve_tasks(arg.tasks, '', TASK_GROUPS, TASKS)
