@@ -383,14 +383,10 @@ def curve_table(results: Sequence[Result], chosen: dict[str, dict[str, Any]],
         knob = {'adapter': f'm={size}', 'top_k': f'k={size}'}.get(method, '-')
         constant = sum(bool(study.constant_prediction(r)) for r in runs)
         rows.append([common.task_label(task), CURVE_NAMES[method], knob,
-                     _params_text(float(runs[0]['trainable_params'])),
+                     claims.params_text(float(runs[0]['trainable_params'])),
                      f'{float(runs[0]["lr"]):g}', str(len(runs)),
                      f'{mean:.1f}{spread}', f'{constant} of {len(runs)}'])
   return header, rows
-
-
-def _params_text(params: float) -> str:
-  return f'{params / 1e6:.2f}M' if params >= 1e5 else f'{params / 1e3:.0f}k'
 
 
 def curve_points(results: Sequence[Result], task: str,

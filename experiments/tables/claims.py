@@ -76,7 +76,8 @@ def table1(means: Mapping[str, tuple[float, float, float, int]],
   return lines
 
 
-def _params(p: float) -> str:
+def params_text(p: float) -> str:
+  """Trained parameters as the report prints them: 25k, 0.61M."""
   return f'{p / 1e6:.2f}M' if p >= 1e5 else f'{p / 1e3:.0f}k'
 
 
@@ -102,16 +103,16 @@ def curves(points: Mapping[str, Mapping[str, Sequence[Point]]],
     full = by_method['full'][0]
     adapters, top_ks = by_method['adapter'], by_method['top_k']
     seeds += [n for series in by_method.values() for *_, n in series]
-    gaps = ', '.join(f'{_params(p)} {m - full[1]:+.1f}' for p, m, _, _ in
+    gaps = ', '.join(f'{params_text(p)} {m - full[1]:+.1f}' for p, m, _, _ in
                      adapters)
     losing = []
     for p, mean, std, _ in top_ks:
       cheaper = [a for a in adapters if a[0] <= p]
       best = max(cheaper, key=lambda a: a[1]) if cheaper else None
       if best is None or best[1] < mean - _margin(best[2], std):
-        losing.append(_params(p))
+        losing.append(params_text(p))
     holds = holds and not losing
-    k_gaps = ', '.join(f'{_params(p)} {m - full[1]:+.1f}' for p, m, _, _ in
+    k_gaps = ', '.join(f'{params_text(p)} {m - full[1]:+.1f}' for p, m, _, _ in
                        top_ks)
     details.append(
         f'  - {common.task_label(task)}: adapters {gaps}; top-k {k_gaps} '
