@@ -17,6 +17,7 @@ from experiments import export_split
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), 'experiments', 'adapterhub'))
 import peer_glue  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import peer_io  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 LABELS = ('neg', 'pos', 'neutral')
 
@@ -63,3 +64,13 @@ def test_peer_metrics_and_schedule_match_ours():
     for step in (0, 1, 4, 5, 6, 30, 56):
       assert peer_glue.lr_factor(kind, step, total, warmup) == (
           pytest.approx(float(ours(step)), abs=1e-6)), (kind, step)
+
+
+def test_peer_result_lands_in_a_folder_not_made_yet(tmp_path):
+  # The pipeline's first peer result goes to <study>/peer/, which nothing has
+  # made; before, the write failed there after the whole training run.
+  path = tmp_path / 'peer' / 'deeper' / 'task-adapter-s0.json'
+  peer_io.write_json(str(path), {'dev': {'accuracy': 0.5}})
+  with open(path) as f:
+    assert f.read() == '{\n  "dev": {\n    "accuracy": 0.5\n  }\n}'
+  assert os.listdir(path.parent) == ['task-adapter-s0.json']

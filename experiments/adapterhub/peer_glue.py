@@ -64,7 +64,10 @@ def _parse_args(argv):
   parser.add_argument('--epochs', type=float, default=3.0)
   parser.add_argument('--batch_size', type=int, default=32)
   parser.add_argument('--max_length', type=int, default=128)
-  parser.add_argument('--threads', type=int, default=os.cpu_count())
+  parser.add_argument('--threads', type=int,
+                      default=len(os.sched_getaffinity(0)),
+                      help='Default: the cores this process may run on '
+                      '(taskset), not all of the machine\'s.')
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--group_by_length', action='store_true',
                       help="HF Trainer's group_by_length: each epoch's order "

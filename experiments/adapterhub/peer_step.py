@@ -43,7 +43,10 @@ def _parse_args(argv):
   parser.add_argument('--methods', default='adapter,full')
   parser.add_argument('--m', type=int, default=64, help='Bottleneck size.')
   parser.add_argument('--num_labels', type=int, default=2)
-  parser.add_argument('--threads', type=int, default=os.cpu_count())
+  parser.add_argument('--threads', type=int,
+                      default=len(os.sched_getaffinity(0)),
+                      help='Default: the cores this process may run on '
+                      '(taskset), not all of the machine\'s.')
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--out', required=True, help='JSON results path.')
   return parser.parse_args(argv)
