@@ -23,6 +23,8 @@ Reads the committed runs alone (results.json per run) and writes, under --out:
                  and trained-share rows, the AdapterHub peer rows, the claim.
   params.png     test accuracy against trained parameters (log x), a panel per
                  dataset (the form of the paper's Figure 4).
+  discussion.md  (written by hand, read) why the claim holds or fails where it
+                 does; its numbers are checked against the generated report.
 The AdapterHub peer's JSON files (experiments/adapterhub/peer_glue.py run on
 an exported split, `--task_name` set) are read from --peer_dir, default
 <out>/peer, when it exists.
@@ -49,6 +51,7 @@ from experiments import paper_results
 from experiments import selection
 from experiments import study
 from experiments.tables import common
+from experiments.tables import discussion
 
 Result = selection.Result
 Table = common.Table
@@ -56,6 +59,7 @@ METHODS = ('full', 'top_k', 'adapter')
 METHOD_LABELS = {m: common.METHOD_NAMES[m] for m in METHODS}
 # The whole study, resumable (experiments/study_pipeline.py holds its stages).
 REPRODUCE = 'python -m experiments.study_pipeline --study=extra'
+DISCUSSION = 'discussion.md'  # Beside report.md, written by hand.
 # The paper's claim: adapters within about this many points of full
 # fine-tuning on average (73.3 vs 73.7) while training about 1% of the weights.
 CLAIM_GAP = 0.5
@@ -530,11 +534,13 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
                                   common.to_markdown(
                                       selected_table(results, cells)),
                                   study.CONSTANT_NOTE, '']
-  lines += ['## Reproduce', '', '```', REPRODUCE, '```', '']
   if peers:
     lines += ['## AdapterHub 1.3 peer (same split, hyperparameters and '
               'seed; unpacked, padded batches)', '',
-              common.to_markdown(peer_table(results, peers))]
+              common.to_markdown(peer_table(results, peers)), '']
+  lines += discussion.section(os.path.join(out_dir, DISCUSSION),
+                              '\n'.join(lines))
+  lines += ['## Reproduce', '', '```', REPRODUCE, '```', '']
   fileio.write_text(paths['report'], '\n'.join(lines))
   return paths
 

@@ -11,6 +11,7 @@ import pytest
 
 from configs import extra as extra_config
 from experiments import extra_study
+from experiments.tables import discussion
 
 PARAMS = {('adapter', 8): 20_000, ('adapter', 64): 150_000,
           ('top_k', 1): 1_800_000, ('top_k', 3): 5_400_000,
@@ -186,6 +187,22 @@ def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
               ('extra:progressive_stance', 'adapter', 8, 2),
               ('extra:disasters', 'adapter', 64, 1),
               ('extra:disasters', 'adapter', 64, 2)}
+
+
+def test_hand_written_discussion_is_checked_against_the_report(runs_dir,
+                                                              tmp_path):
+  out = tmp_path / 'out'
+  out.mkdir()
+  mean, _ = _expected(A_ADAPTER_M8)
+  # One number the report prints (adapters on A) and one it does not.
+  (out / 'discussion.md').write_text(
+      f'Adapters reach {mean:.1f} on stance; once they reached 99.9.\n')
+  extra_study.write_study(str(runs_dir), str(out))
+  text = (out / 'report.md').read_text()
+  assert text.index('## The claim') < text.index(discussion.HEADING)
+  assert text.index(discussion.HEADING) < text.index('## Reproduce')
+  assert '**Stale:** 99.9 no longer appear' in text
+  assert f'Adapters reach {mean:.1f} on stance' in text
 
 
 def test_selections_of_an_unfinished_grid_stay_out_of_selected_json(
