@@ -402,10 +402,13 @@ def load_peers(peer_dir: str) -> list[dict[str, Any]]:
 
 def peer_table(results: Sequence[Result], peers: Sequence[dict[str, Any]]
                ) -> Table:
-  """AdapterHub against our run of the same configuration and seed."""
+  """AdapterHub against our run of the same configuration and seed.
+
+  Accuracy only: the two ran at different times beside different work, so
+  their wall times are no speed comparison (experiments/benchmark.py is).
+  """
   header = ['Dataset', 'Method', 'Configuration', 'AdapterHub test acc',
-            'Ours test acc', 'AdapterHub dev acc', 'Ours dev acc',
-            'AdapterHub train s', 'Ours train s']
+            'Ours test acc', 'AdapterHub dev acc', 'Ours dev acc']
   rows = []
   for peer in peers:
     method = peer['method']
@@ -423,9 +426,7 @@ def peer_table(results: Sequence[Result], peers: Sequence[dict[str, Any]]
         '-' if row.get('test_accuracy', '') == '' else
         f'{row["test_accuracy"]:.1f}',
         pct((peer.get('dev') or {}).get('accuracy')),
-        f'{row["dev_score"]:.1f}' if row else '-',
-        f'{peer["train_seconds"]:.0f}',
-        f'{row["train_s"]:.0f}' if row else '-'])
+        f'{row["dev_score"]:.1f}' if row else '-'])
   return header, rows
 
 

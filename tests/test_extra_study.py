@@ -170,7 +170,13 @@ def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
           for row in (row_a, row_b)] == ['50.0', '-']
   # B's full FT predicts one class on dev: its selected row is marked.
   assert '| Disasters | Full FT | lr 5e-5, 3 ep | 90.0‡ | 2 | 0 | 60.0‡ |' in text
-  assert '62.5' in text and '42' in text  # The peer row.
+  # The peer row: its accuracies beside ours; no wall times (they ran apart).
+  peer_row = next(l for l in text.splitlines()
+                  if l.startswith('| Progressive stance | Adapters | m=8')
+                  and ', seed 0 |' in l)
+  ours_test = f'{100 * A_ADAPTER_M8[0]:.1f}'
+  assert [c.strip() for c in peer_row.split('|')[4:-1]] == [
+      '62.5', ours_test, '50.0', '80.0']
   assert os.path.getsize(paths['params']) > 10_000
   selected = json.loads((out / 'selected.json').read_text())['selected']
   chosen = {(e['task'], e['method']): e for e in selected}
