@@ -56,7 +56,7 @@ DATASETS = {
 }
 TASKS = tuple(f'extra:{name}' for name in DATASETS) + ('csv',)
 SWEEPS = ('paper', 'finetune', 'top_k', 'table2', 'cpu', 'table2_cpu',
-          'table2_seeds')
+          'table2_seeds', 'table2_budget')
 
 # The paper's grid for these tasks (§3.3), shared by every method.
 PAPER_LRS = (1e-5, 3e-5, 1e-4, 3e-3)
@@ -105,6 +105,15 @@ TABLE2_CPU_ADAPTER_LRS = (3e-4, 1e-3)
 TABLE2_EXTRA_SEEDS = (1, 2)
 TABLE2_SELECTED = 'experiments/results/extra_minilm/selected.json'
 TABLE2_METHODS = ('full', 'top_k', 'adapter')
+# sweep=table2_budget, beside Table 2 and never selected from: is a gap between
+# adapters and full fine-tuning our short CPU budget's doing? Each method's
+# dev-selected point again with TABLE2_BUDGET_FACTOR times the epochs (the
+# paper trained 20-100 epochs; progressive stance: 100 for both), seeds 0-2, on
+# TABLE2_BUDGET_TASKS by default (the largest gap of the first complete rows).
+TABLE2_BUDGET_FACTOR = 4
+TABLE2_BUDGET_TASKS = ('progressive_stance',)
+TABLE2_BUDGET_METHODS = ('full', 'adapter')
+TABLE2_BUDGET_SEEDS = (0, 1, 2)
 
 
 def paper_epochs(num_train: int) -> float:
@@ -336,24 +345,50 @@ def _table2_cpu_runs(add, arg) -> None:
         add(task=f'extra:{name}', seed=seed, **point)
 
 
-def _table2_seed_runs(add, arg) -> None:
-  """sweep=table2_seeds: the dev-selected points of table2_cpu, seeds 1, 2."""
-  names = _table2_tasks(arg)
+def _selected_points(arg, names: list[str], methods: tuple[str, ...]
+                     ) -> dict[str, list[dict[str, object]]]:
+  """name -> its dev-selected entries of `methods` (TABLE2_METHODS' order),
+  read from `selected=` (default TABLE2_SELECTED)."""
   path = arg.selected or os.path.join(
       os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
       TABLE2_SELECTED)
   entries = read_selected(path)
+  points = {}
   for name in names:
-    chosen = sorted((e for e in entries if e['task'] == f'extra:{name}'),
-                    key=lambda e: TABLE2_METHODS.index(e['method']))
-    if not chosen and len(names) < len(TABLE2_CPU_TRAIN_SIZES):
+    points[name] = sorted(
+        (e for e in entries
+         if e['task'] == f'extra:{name}' and e['method'] in methods),
+        key=lambda e: TABLE2_METHODS.index(e['method']))
+    if not points[name] and len(names) < len(TABLE2_CPU_TRAIN_SIZES):
       raise ValueError(f'{path} has no selected point of extra:{name}.')
-    for seed in TABLE2_EXTRA_SEEDS:
+  return points
+
+
+def _selected_runs(add, arg, points, seeds, epochs_factor: float = 1) -> None:
+  for name, chosen in points.items():
+    for seed in seeds:
       for e in chosen:
         size = e.get('top_k') if e['method'] == 'top_k' else e.get('m')
         add(task=f'extra:{name}', seed=seed,
             **sweeps.sized_point(e['method'], size, float(e['lr']),
-                            float(e['epochs']), arg.placement))
+                                 epochs_factor * float(e['epochs']),
+                                 arg.placement))
+
+
+def _table2_seed_runs(add, arg) -> None:
+  """sweep=table2_seeds: the dev-selected points of table2_cpu, seeds 1, 2."""
+  points = _selected_points(arg, _table2_tasks(arg), TABLE2_METHODS)
+  _selected_runs(add, arg, points, TABLE2_EXTRA_SEEDS)
+
+
+def _table2_budget_runs(add, arg) -> None:
+  """sweep=table2_budget: full FT's and adapters' selected points with
+  TABLE2_BUDGET_FACTOR times the epochs, seeds 0-2 (default datasets:
+  TABLE2_BUDGET_TASKS)."""
+  names = (_table2_tasks(arg) if arg.tasks or arg.task or arg.name
+           else list(TABLE2_BUDGET_TASKS))
+  points = _selected_points(arg, names, TABLE2_BUDGET_METHODS)
+  _selected_runs(add, arg, points, TABLE2_BUDGET_SEEDS, TABLE2_BUDGET_FACTOR)
 
 
 # Sweeps that repeat one task's grid over tasks and seeds, by name.
@@ -361,4 +396,5 @@ _GRIDS = {'paper': _paper_grid, 'finetune': _finetune_grid,
           'top_k': _top_k_grid, 'table2': _table2_grid, 'cpu': _cpu_grid}
 # The Table 2 study's sweeps, which choose their datasets themselves.
 _TABLE2_SWEEPS = {'table2_cpu': _table2_cpu_runs,
-                  'table2_seeds': _table2_seed_runs}
+                  'table2_seeds': _table2_seed_runs,
+                  'table2_budget': _table2_budget_runs}

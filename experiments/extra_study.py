@@ -430,6 +430,41 @@ def peer_table(results: Sequence[Result], peers: Sequence[dict[str, Any]]
   return header, rows
 
 
+def budget_table(results: Sequence[Result],
+                 cells: dict[tuple[str, str], Cell]) -> Table:
+  """Each Table 2 cell of full FT and adapters beside the same configuration
+  with TABLE2_BUDGET_FACTOR times the epochs (sweep=table2_budget), and the
+  gap between the two methods at each budget; [] rows before such runs."""
+  factor = extra_config.TABLE2_BUDGET_FACTOR
+  header = ['Dataset', 'Method', 'Configuration', 'Table 2 cell',
+            f'{factor}x the epochs', 'Change']
+  rows, longer = [], {}
+  for (task, method), cell in sorted(cells.items()):
+    if method not in extra_config.TABLE2_BUDGET_METHODS:
+      continue
+    key = cell.key[:4] + (factor * cell.key[4],)
+    tests = [row['test_accuracy'] for row in map(
+        study.run_row, study.runs_of(results, key))
+             if row['test_accuracy'] != '']
+    if not tests:
+      continue
+    mean, _, sem = study.mean_std_sem(tests)
+    longer[(task, method)] = mean
+    spread = '' if math.isnan(sem) else f' ± {sem:.1f}'
+    rows.append([_label(task), METHOD_LABELS[method],
+                 _config_text(method, cell.key).rsplit(', ', 1)[0],
+                 f'{_ours(cell)}, {cell.key[4]:g} ep',
+                 f'{mean:.1f}{spread} (n={len(tests)}), {key[4]:g} ep',
+                 f'{mean - cell.mean:+.1f}'])
+  for task in sorted({t for t, _ in longer}):
+    if all((task, m) in longer for m in ('full', 'adapter')):
+      short = cells[(task, 'adapter')].mean - cells[(task, 'full')].mean
+      rows.append([_label(task), 'Adapters - full FT', '', f'{short:+.1f}',
+                   f'{longer[(task, "adapter")] - longer[(task, "full")]:+.1f}',
+                   ''])
+  return header, rows
+
+
 def size_points(results: Sequence[Result], task: str, method: str
                 ) -> list[tuple[float, float, float]]:
   """[(trained params, mean, s.e.m.)] of test accuracy per size, each size at
@@ -535,6 +570,14 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
                                   common.to_markdown(
                                       selected_table(results, cells)),
                                   study.CONSTANT_NOTE, '']
+  budget = budget_table(results, cells)
+  if budget[1]:
+    lines += ['## Is the gap the CPU budget\'s? (sweep=table2_budget)', '',
+              'Full FT and adapters at their selected configurations again, '
+              f'with {extra_config.TABLE2_BUDGET_FACTOR}x the epochs (the '
+              'paper: 20-100), seeds 0-2; test accuracy, mean ± s.e.m. '
+              'Beside Table 2, never selected from.', '',
+              common.to_markdown(budget), '']
   if peers:
     lines += ['## AdapterHub 1.3 peer (same split, hyperparameters and '
               'seed; unpacked, padded batches)', '',

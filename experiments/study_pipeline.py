@@ -1,7 +1,7 @@
 r"""One command runs a whole study, stage by stage, resuming where it stopped.
 
   python -m experiments.study_pipeline --study=glue
-  python -m experiments.study_pipeline --study=extra --stages=grid,seeds
+  python -m experiments.study_pipeline --study=extra --stages=disasters,peer
   python -m experiments.study_pipeline --study=peft --dry_run
   python -m experiments.study_pipeline --study=glue,peft,extra --status
   python -m experiments.study_pipeline --study=glue,peft,extra   # A queue.
@@ -11,8 +11,8 @@ repository's entry points: sweeps, which skip every run whose results.json is
 already under the study's results directory (committed runs count, on any
 machine); the study's report, which rereads those results and writes the
 selected points the next stage's sweep reads; for the GLUE study the ablation
-of the MRPC m=64 adapters; for the extra-task study the AdapterHub peer; for
-the PEFT study the step benchmark. Stop it at any
+of the MRPC m=64 adapters; for the extra-task study the AdapterHub peer and
+the budget check; for the PEFT study the step benchmark. Stop it at any
 point (or lose the machine) and run the same command again: it continues with
 the first unfinished run. Commit `<results>/runs/` as runs land to carry the
 study to another machine; `runs/` (artifacts; checkpoints until a run
@@ -253,6 +253,8 @@ def _extra() -> Study:
   return _minilm_study('extra', 'experiments.extra_study', (
       *_extra_rows(),
       ('peer', (peer, report)),
+      # Beside Table 2: is a gap the short CPU budget's? (4x the epochs.)
+      ('budget', (sweep('sweep=table2_budget'), report)),
   ), predict_test=True)
 
 

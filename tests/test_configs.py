@@ -212,6 +212,27 @@ def test_table2_seeds_reads_the_selected_points(tmp_path):
     _points(extra, f'sweep=table2_seeds,selected={path},tasks=disasters')
 
 
+def test_table2_budget_reruns_full_ft_and_adapters_with_more_epochs(tmp_path):
+  path = _write_selected(tmp_path / 'selected.json')
+  points = _points(extra,
+                   f'sweep=table2_budget,selected={path},tasks=global_warming')
+  # Full FT and adapters only (not variable FT), seeds 0-2, 4x the epochs.
+  assert [(p['task'], p['method'], p['seed'], p['lr'], p['epochs'])
+          for p in points] == [
+              ('extra:global_warming', method, seed, lr, 20.0)
+              for seed in (0, 1, 2)
+              for method, lr in (('full', 2e-5), ('adapter', 3e-4))]
+  assert {p.get('m') for p in points if p['method'] == 'adapter'} == {8}
+  # Its runs are not grid runs: another number of epochs, another name.
+  grid = {sweep_lib.run_name(p) for p in _points(extra, 'sweep=table2_cpu')}
+  assert not grid & {sweep_lib.run_name(p) for p in points}
+  # By default the datasets of TABLE2_BUDGET_TASKS; a named dataset without
+  # a selected full-FT or adapter point (here only variable FT): an error.
+  assert extra.TABLE2_BUDGET_TASKS == ('progressive_stance',)
+  with pytest.raises(ValueError, match='no selected point'):
+    _points(extra, f'sweep=table2_budget,selected={path}')
+
+
 def test_table2_cpu_sizes_match_the_data():
   if not os.path.isdir(SHARED_EXTRA):
     pytest.skip(f'shared extra data absent ({SHARED_EXTRA}); CI checks out '
@@ -242,7 +263,8 @@ def test_every_key_a_sweep_sets_exists(module, sweeps, arg, tmp_path):
   for name in sweeps:
     if name.startswith('study_'):
       continue  # Needs a GLUE study's selected points: test_glue_study.py.
-    more = f',selected={selected}' if name == 'table2_seeds' else ''
+    more = (f',selected={selected}'
+            if name in ('table2_seeds', 'table2_budget') else '')
     points = _points(module, f'{arg},sweep={name}{more}')
     assert points, name
     for point in points:

@@ -195,6 +195,43 @@ def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
               ('extra:disasters', 'adapter', 64, 2)}
 
 
+def test_budget_check_sits_beside_the_table_and_never_fills_it(runs_dir,
+                                                               tmp_path):
+  # Stance's selected full FT (lr 5e-5) and adapters (m=8, lr 1e-3), 5 epochs,
+  # again with 4x the epochs; their dev scores beat every grid run's.
+  longer_adapter, longer_full = (0.75, 0.78, 0.80), (0.81, 0.80)
+  a = 'extra:progressive_stance'
+  for seed, test in enumerate(longer_adapter):
+    _write(runs_dir, f'a-m8-ep20-s{seed}', a, 'adapter', seed, 0.99, test,
+           size=8, epochs=20.0)
+  for seed, test in enumerate(longer_full):
+    _write(runs_dir, f'a-full-ep20-s{seed}', a, 'full', seed, 0.99, test,
+           lr=5e-5, epochs=20.0)
+  extra_study.write_study(str(runs_dir), str(tmp_path / 'out'))
+  text = (tmp_path / 'out' / 'report.md').read_text()
+  lines = text.splitlines()
+  table2 = next(l for l in lines if l.startswith('| Progressive stance | 3 |'))
+  mean, sem = _expected(A_ADAPTER_M8)
+  assert f'{mean:.1f} ± {sem:.1f} (n=3)' in table2  # Still the 5-epoch runs.
+  budget = text[text.index('## Is the gap the CPU budget'):]
+  rows = [[c.strip() for c in l.split('|')[1:-1]] for l in budget.splitlines()
+          if l.startswith('| Progressive stance')]
+  adapter_mean, adapter_sem = _expected(longer_adapter)
+  full_mean, full_sem = _expected(longer_full)
+  full5, _ = _expected(A_FULL)
+  assert rows == [
+      ['Progressive stance', 'Adapters', 'm=8, lr 1e-3',
+       f'{mean:.1f} ± {sem:.1f} (n=3), 5 ep',
+       f'{adapter_mean:.1f} ± {adapter_sem:.1f} (n=3), 20 ep',
+       f'{adapter_mean - mean:+.1f}'],
+      ['Progressive stance', 'Full FT', 'lr 5e-5',
+       f'{full5:.1f} ± {_expected(A_FULL)[1]:.1f} (n=3), 5 ep',
+       f'{full_mean:.1f} ± {full_sem:.1f} (n=2), 20 ep',
+       f'{full_mean - full5:+.1f}'],
+      ['Progressive stance', 'Adapters - full FT', '',
+       f'{mean - full5:+.1f}', f'{adapter_mean - full_mean:+.1f}', '']]
+
+
 def test_hand_written_discussion_is_checked_against_the_report(runs_dir,
                                                               tmp_path):
   out = tmp_path / 'out'

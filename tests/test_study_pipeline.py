@@ -141,14 +141,19 @@ def test_ablation_says_what_is_missing(tmp_path):
 def test_extra_study_finishes_one_dataset_row_before_the_next():
   study = study_pipeline.STUDIES['extra']()
   names = [name for name, _ in study.stages]
-  assert names == list(extra.TABLE2_CPU_TRAIN_SIZES) + ['peer']
-  sizes = [extra.TABLE2_CPU_TRAIN_SIZES[n] for n in names[:-1]]
+  assert names == list(extra.TABLE2_CPU_TRAIN_SIZES) + ['peer', 'budget']
+  rows = names[:-2]
+  sizes = [extra.TABLE2_CPU_TRAIN_SIZES[n] for n in rows]
   assert sizes == sorted(sizes)
-  for name in names[:-1]:
+  for name in rows:
     sweeps = [_arg(c, '--config') for c in _plan(study, [name])
               if 'experiments.sweep' in c]
     assert sweeps == [f'configs/extra.py:sweep=table2_cpu,tasks={name}',
                       f'configs/extra.py:sweep=table2_seeds,tasks={name}']
+  # The budget check last, after every row (it reads their selections).
+  assert [_arg(c, '--config') for c in _plan(study, ['budget'])
+          if 'experiments.sweep' in c] == [
+              'configs/extra.py:sweep=table2_budget']
 
 
 def test_peer_runs_the_selected_adapter_point_once(tmp_path):
