@@ -449,19 +449,26 @@ def budget_table(results: Sequence[Result],
     if not tests:
       continue
     mean, _, sem = study.mean_std_sem(tests)
-    longer[(task, method)] = mean
+    longer[(task, method)] = (mean, sem)
     spread = '' if math.isnan(sem) else f' ± {sem:.1f}'
     rows.append([_label(task), METHOD_LABELS[method],
                  _config_text(method, cell.key).rsplit(', ', 1)[0],
                  f'{_ours(cell)}, {cell.key[4]:g} ep',
                  f'{mean:.1f}{spread} (n={len(tests)}), {key[4]:g} ep',
                  f'{mean - cell.mean:+.1f}'])
+
+  def gap(adapter, full):  # (mean, s.e.m.) each -> "-0.3 ± 1.2".
+    spread = math.hypot(adapter[1], full[1])
+    return f'{adapter[0] - full[0]:+.1f}' + (
+        '' if math.isnan(spread) else f' ± {spread:.1f}')
+
   for task in sorted({t for t, _ in longer}):
     if all((task, m) in longer for m in ('full', 'adapter')):
-      short = cells[(task, 'adapter')].mean - cells[(task, 'full')].mean
-      rows.append([_label(task), 'Adapters - full FT', '', f'{short:+.1f}',
-                   f'{longer[(task, "adapter")] - longer[(task, "full")]:+.1f}',
-                   ''])
+      short = [(cells[(task, m)].mean, cells[(task, m)].sem)
+               for m in ('adapter', 'full')]
+      rows.append([_label(task), 'Adapters - full FT (± s.e.m.)', '',
+                   gap(*short), gap(longer[(task, 'adapter')],
+                                    longer[(task, 'full')]), ''])
   return header, rows
 
 

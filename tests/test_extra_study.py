@@ -228,8 +228,10 @@ def test_budget_check_sits_beside_the_table_and_never_fills_it(runs_dir,
        f'{full5:.1f} ± {_expected(A_FULL)[1]:.1f} (n=3), 5 ep',
        f'{full_mean:.1f} ± {full_sem:.1f} (n=2), 20 ep',
        f'{full_mean - full5:+.1f}'],
-      ['Progressive stance', 'Adapters - full FT', '',
-       f'{mean - full5:+.1f}', f'{adapter_mean - full_mean:+.1f}', '']]
+      ['Progressive stance', 'Adapters - full FT (± s.e.m.)', '',
+       f'{mean - full5:+.1f} ± {np.hypot(sem, _expected(A_FULL)[1]):.1f}',
+       f'{adapter_mean - full_mean:+.1f} ± '
+       f'{np.hypot(adapter_sem, full_sem):.1f}', '']]
 
 
 def test_hand_written_discussion_is_checked_against_the_report(runs_dir,
