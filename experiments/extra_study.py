@@ -6,7 +6,8 @@ r"""The minilm-l6 Table 2 study: extra classification tasks over seeds.
 
 The whole study is one command, REPRODUCE below: the seed-0 grid, this module
 (it writes selected.json), seeds 1 and 2 at the selected points, this module
-again, then the AdapterHub peer.
+again, then the AdapterHub peer and the budget check (`sweep=table2_budget`:
+full FT and adapters with 4x the epochs, beside the table).
 
 Reads the committed runs alone (results.json per run) and writes, under --out:
   runs.csv       one row per run (experiments.study.RUN_COLUMNS).
@@ -20,7 +21,8 @@ Reads the committed runs alone (results.json per run) and writes, under --out:
                  training examples), full FT / variable FT / adapters as test
                  accuracy mean ± s.e.m. over the seeds of the selected
                  configuration, the paper's numbers beside ours, the average
-                 and trained-share rows, the AdapterHub peer rows, the claim.
+                 and trained-share rows, the claim, the budget check, the
+                 AdapterHub peer rows.
   params.png     test accuracy against trained parameters (log x), a panel per
                  dataset (the form of the paper's Figure 4).
   discussion.md  (written by hand, read) why the claim holds or fails where it
