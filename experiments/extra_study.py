@@ -135,6 +135,11 @@ def is_grid_run(result: Result) -> bool:
   return (method, size, lr, epochs) in _grid_points(_name(task))
 
 
+def _test_accuracies(rows) -> list[float]:
+  """The test accuracies (x100) of runs.csv rows that have one."""
+  return [row['test_accuracy'] for row in rows if row['test_accuracy'] != '']
+
+
 def table2_cells(results: Sequence[Result]) -> dict[tuple[str, str], Cell]:
   """(task, method) -> test accuracy over the seeds of the configuration
   chosen on dev among the seed-0 runs of the CPU grid (the paper's Table 2
@@ -144,8 +149,7 @@ def table2_cells(results: Sequence[Result]) -> dict[tuple[str, str], Cell]:
   for (task, method), key in study.select_configs(results, seed=0).items():
     runs = study.runs_of(results, key)
     rows = [study.run_row(r) for r in runs]
-    tests = [row['test_accuracy'] for row in rows
-             if row['test_accuracy'] != '']
+    tests = _test_accuracies(rows)
     mean, std, sem = study.mean_std_sem(tests)
     first = next(row for r, row in zip(runs, rows) if study.seed_of(r) == 0)
     cells[(task, method)] = Cell(
@@ -445,9 +449,7 @@ def budget_table(results: Sequence[Result],
     if method not in extra_config.TABLE2_BUDGET_METHODS:
       continue
     key = cell.key[:4] + (factor * cell.key[4],)
-    tests = [row['test_accuracy'] for row in map(
-        study.run_row, study.runs_of(results, key))
-             if row['test_accuracy'] != '']
+    tests = _test_accuracies(map(study.run_row, study.runs_of(results, key)))
     if not tests:
       continue
     mean, _, sem = study.mean_std_sem(tests)
@@ -484,8 +486,7 @@ def size_points(results: Sequence[Result], task: str, method: str
     runs = [r for r in pool if (selection.size(r) or 0) == size]
     for key in study.select_configs(runs, seed=0).values():
       chosen = study.runs_of(runs, key)
-      tests = [row['test_accuracy'] for row in map(study.run_row, chosen)
-               if row['test_accuracy'] != '']
+      tests = _test_accuracies(map(study.run_row, chosen))
       if tests:
         mean, _, sem = study.mean_std_sem(tests)
         points.append((float(chosen[0]['trainable_params']), mean, sem))
