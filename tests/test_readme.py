@@ -45,3 +45,23 @@ def test_glue_results_table_numbers_are_in_the_committed_report():
     report = f.read()
   stale = discussion.stale_numbers('\n'.join(ours), report)
   assert not stale, f'README GLUE table numbers not in report.md: {stale}'
+
+
+# A README block whose decimals are copied from a generated report: the report
+# is named in the opening comment, which renders as nothing.
+_REPORT_BLOCK = re.compile(
+    r'<!-- numbers from (\S+) -->\n(.*?)<!-- end numbers -->', re.S)
+
+
+def test_readme_result_blocks_quote_only_their_committed_reports():
+  """Prose that quotes a study's numbers goes stale as runs land; it fails."""
+  from experiments.tables import discussion  # pylint: disable=g-import-not-at-top
+  blocks = _REPORT_BLOCK.findall(_readme())
+  assert {path for path, _ in blocks} >= {
+      'experiments/results/extra_minilm/report.md',
+  }, "a study's results left their checked README block"
+  for path, text in blocks:
+    assert discussion.numbers(text), f'README block for {path} quotes nothing'
+    with open(os.path.join(REPO, path), encoding='utf-8') as f:
+      stale = discussion.stale_numbers(text, f.read())
+    assert not stale, f'README numbers not in {path}: {stale}'
