@@ -314,3 +314,31 @@ def test_claim_is_provisional_until_every_dataset_has_three_seeds():
   cells[(b, 'adapter')] = _cell(78.0, 0.5, 3)
   assert extra_study.claim(cells, [a, b], (a, b))[0].endswith(
       'does not hold here.')
+
+
+def test_claim_names_datasets_neither_method_learned_and_drops_them():
+  a, b, c = ('extra:progressive_stance', 'extra:primary_emotions',
+             'extra:disasters')
+  cells = {(a, 'full'): _cell(70.0, 0.6, 3, 1.0),
+           (a, 'adapter'): _cell(66.0, 0.8, 3),
+           (b, 'full'): _cell(21.5, 0.3, 3, 1.0),   # majority 21.0: +0.5
+           (b, 'adapter'): _cell(22.9, 0.4, 3),     # +1.9, under 2 points
+           (c, 'full'): _cell(80.0, 0.0, 3, 1.0),
+           (c, 'adapter'): _cell(81.0, 0.0, 3)}
+  majority = {a: 40.0, b: 21.0, c: 55.0}
+  lines = extra_study.claim(cells, [a, b, c], (a, b, c), majority)
+  assert ('- Primary emotions: neither full fine-tuning (21.5) nor adapters '
+          '(22.9) beats the majority class (21.0) by 2.0 points: at our '
+          'budget this row measures neither method.') in lines
+  # Over a and c: adapters (66 + 81) / 2 = 73.5, full (70 + 80) / 2 = 75.0;
+  # s.e.m.s sqrt(0.8² + 0²) / 2 = 0.4 and sqrt(0.6² + 0²) / 2 = 0.3, gap's 0.5.
+  assert lines[-1] == ('- Without it, over the 2 datasets left: adapters 73.5 '
+                       'vs full fine-tuning 75.0 (-1.5 points, s.e.m. of the '
+                       'gap 0.5).')
+  # One method clear of the margin: the row counts, and nothing is added.
+  cells[(b, 'adapter')] = _cell(23.1, 0.4, 3)
+  assert not any('majority class' in line for line in
+                 extra_study.claim(cells, [a, b, c], (a, b, c), majority))
+  # Without majorities (as before), no such lines.
+  assert not any('majority class' in line for line in
+                 extra_study.claim(cells, [a, b, c], (a, b, c)))
