@@ -532,7 +532,8 @@ def size_points(results: Sequence[Result], task: str, method: str
 
 
 def plot_params(results: Sequence[Result], path: str) -> None:
-  """Test accuracy against trained parameters (log x), a panel per dataset."""
+  """Test accuracy against trained parameters (log x), a panel per dataset,
+  with the majority class's accuracy as a dashed line."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -553,6 +554,14 @@ def plot_params(results: Sequence[Result], path: str) -> None:
       xs, means, sems = zip(*points)
       ax.errorbar(xs, means, yerr=[0 if math.isnan(s) else s for s in sems],
                   capsize=3, label=METHOD_LABELS[method], **styles[method])
+    majority = majority_accuracy(results, task)
+    if majority is not None:  # What learning nothing scores: the scale's floor.
+      ax.axhline(majority, linestyle='--', linewidth=1, color='gray',
+                 label='Majority class')
+    low, high = ax.get_ylim()  # At least 10 points tall: noise stays small.
+    if high - low < 10:
+      middle = (low + high) / 2
+      ax.set_ylim(middle - 5, middle + 5)
     plots.log_x_panel(ax, 'Trained parameters per task', 'Test accuracy (%)',
                       _label(task), legend=None, fontsize='small')
   for ax in list(axes.flat)[len(tasks):]:
