@@ -6,7 +6,7 @@ r"""Adapters against LoRA, IA3, prefix tuning and BitFit: the report.
       [--out=experiments/results/peft_minilm]
 
 Reads the finished runs of configs/peft.py's sweeps (lr_grid, seeds,
-budget_0p1; checks, reported beside the grid and never selected from) and
+budget_0p1; checks and lower_lr, reported beside and never selected from) and
 writes runs.csv, selected.json (each method's learning rate, chosen on MRPC
 with seed 0 at the ~1% budget by the final-step dev score; a method is left
 out while its lr grid lacks a run, which the report names),
@@ -284,6 +284,40 @@ def table_markdown(table: dict[str, dict[str, Any]], lrs: dict[str, float],
   return lines
 
 
+def lower_lr_markdown(results: Sequence[Result], lrs: dict[str, float]
+                      ) -> list[str]:
+  """Seeds at the grid rate below a method's selected one (sweep=lower_lr)
+  beside its seeds at the selected rate, per task; [] while there are none."""
+  def seeds(lr, runs):
+    values = [task_value(r) for r in runs]
+    mean, std, _ = study.mean_std_sem(values)
+    return (f'{lr:g}: ' + ', '.join(study.score_text(v, r)
+                                    for v, r in zip(values, runs)),
+            _fmt((mean, std, len(values))))
+  rows = []
+  for method in (m for m in peft_config.METHODS if m in lrs):
+    lower = peft_config.lower_grid_lr(method, lrs[method])
+    for task in (t for t in TASKS if t != SELECTION_TASK and lower):
+      low = _at(results, method, lower, '1%', task)
+      if low:
+        rows.append([METHOD_LABELS[method],
+                     f'{common.task_label(task)} ({TASK_METRICS[task]})',
+                     *seeds(lrs[method], _at(results, method, lrs[method],
+                                             '1%', task)),
+                     *seeds(lower, low)])
+  if not rows:
+    return []
+  head = ['Method', 'Task', 'Selected lr: per seed', 'Mean ± std',
+          'Next lower lr: per seed', 'Mean ± std']
+  return (['', '## A lower rate where the MRPC-chosen one failed '
+           '(sweep=lower_lr)', '',
+           'The grid rate just below the method\'s selected one, seeds 0-2, '
+           'beside its seeds at the selected rate. Never selected from: the '
+           'table above keeps the protocol\'s rate.', '',
+           '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+          + ['| ' + ' | '.join(row) + ' |' for row in rows])
+
+
 def lr_grid_markdown(results: Sequence[Result], lrs: dict[str, float]
                      ) -> list[str]:
   """MRPC seed-0 scores of every learning rate tried, per method."""
@@ -420,8 +454,9 @@ def report_markdown(results, lrs, tables, benchmark, benchmark_path,
             'packed ones), each method at its ~1% size, from '
             f'`{benchmark_path}` ({"present" if benchmark else "not yet run"}'
             '; `python -m experiments.benchmark '
-            f'{" ".join(peft_config.benchmark_flags())} --json_out=...`).',
-            '',
+            f'{" ".join(peft_config.benchmark_flags())} --json_out=...`).']
+  lines += lower_lr_markdown(results, lrs)
+  lines += ['',
             '![score against trained share](score_vs_params.png)', '',
             '## For orientation: Hu et al. (2021), RoBERTa, GLUE dev', '',
             'Quoted from the LoRA paper\'s Table 2 (±: their confidence '

@@ -656,3 +656,23 @@ def test_prefix_mlp_run_stores_the_folded_prefixes(tmp_path):
   assert set(rescored) == set(results['dev'])
   for key, value in results['dev'].items():
     assert rescored[key] == pytest.approx(value, abs=1e-5), key
+
+
+def test_lower_lr_sweep_steps_one_grid_rate_down_on_other_tasks(tmp_path):
+  path = tmp_path / 'selected.json'
+  path.write_text(json.dumps({'lr': dict(adapter=1e-3, lora=3e-3, ia3=3e-2,
+                                         prefix=1e-4, bitfit=3e-3)}))
+  runs = _runs(f'sweep=lower_lr,selected={path}')
+  got = sorted((r.config.method, r.config.task, r.config.seed, r.config.lr)
+               for r in runs)
+  assert got == sorted((('lora', t, s, 1e-3) for t in ('stsb', 'cola')
+                        for s in (0, 1, 2)))
+  assert {r.config.lora_rank for r in runs} == {25}
+  # Chosen methods; one at the bottom of its grid (prefix) has no lower rate.
+  runs = _runs(f'sweep=lower_lr,selected={path},methods=ia3+prefix,tasks=rte')
+  assert sorted((r.config.method, r.config.lr) for r in runs) == [
+      ('ia3', 1e-2)] * 3
+  with pytest.raises(ValueError, match="methods='dora'"):
+    _runs(f'sweep=lower_lr,selected={path},methods=dora')
+  assert peft_configs.lower_grid_lr('ia3', 3e-2) == 1e-2
+  assert peft_configs.lower_grid_lr('adapter', 3e-4) is None

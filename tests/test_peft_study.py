@@ -236,3 +236,30 @@ def test_a_method_with_an_unfinished_lr_grid_stays_out_of_selected_json(
   report = open(paths['report']).read()
   assert 'Provisional' not in report
   assert f'fills no cell): mrpc-lora-25-{lr:g}-s0.' in report
+
+
+def test_lower_lr_runs_sit_beside_the_table_and_never_fill_it(tmp_path):
+  runs, out = tmp_path / 'runs', tmp_path / 'out'
+  _make_runs(str(runs), np.random.default_rng(7))
+  for name in os.listdir(runs):
+    if '-lora-' in name:
+      shutil.rmtree(runs / name)
+  for lr, score in ((3e-4, 0.50), (1e-3, 0.60), (3e-3, 0.70)):
+    _write(str(runs), 'lora', 'mrpc', lr, 0, 25, score)
+  selected = (0.80, 0.10, 0.20)  # STS-B Pearson at 3e-3: two seeds fail.
+  lower = (0.82, 0.84, 0.83)     # At 1e-3, the grid rate below.
+  for seed, (high, low) in enumerate(zip(selected, lower)):
+    _write(str(runs), 'lora', 'stsb', 3e-3, seed, 25, high)
+    _write(str(runs), 'lora', 'stsb', 1e-3, seed, 25, low)
+  report = open(peft_study.write_study(str(runs), str(out))['report']).read()
+  fmt = lambda v: f'{np.mean(v) * 100:.1f} ± {np.std(v, ddof=1) * 100:.1f} (3)'
+  assert (f'| LoRA | STS-B (pearson) | 0.003: 80.0, 10.0, 20.0 | '
+          f'{fmt(selected)} | 0.001: 82.0, 84.0, 83.0 | {fmt(lower)} |'
+          ) in report
+  # The ~1% table keeps the selected rate's seeds.
+  row = next(line for line in report.splitlines()
+             if line.startswith('| LoRA | lora_rank=25 |'))
+  assert fmt(selected) in row and fmt(lower) not in row
+  # Other methods have no lower-rate runs off MRPC: no rows for them.
+  section = report.split('(sweep=lower_lr)', 1)[1].split('\n## ', 1)[0]
+  assert section.count('| LoRA |') == 1 and '| IA3 |' not in section
