@@ -286,8 +286,9 @@ def table_markdown(table: dict[str, dict[str, Any]], lrs: dict[str, float],
 
 def lower_lr_markdown(results: Sequence[Result], lrs: dict[str, float]
                       ) -> list[str]:
-  """Seeds at the grid rate below a method's selected one (sweep=lower_lr)
-  beside its seeds at the selected rate, per task; [] while there are none."""
+  """Runs off MRPC at the grid rate below a method's selected one (those of
+  sweep=lower_lr, or older) beside its seeds at the selected rate, per task;
+  [] while there are none."""
   def seeds(lr, runs):
     values = [task_value(r) for r in runs]
     mean, std, _ = study.mean_std_sem(values)
@@ -311,9 +312,11 @@ def lower_lr_markdown(results: Sequence[Result], lrs: dict[str, float]
           'Next lower lr: per seed', 'Mean ± std']
   return (['', '## A lower rate where the MRPC-chosen one failed '
            '(sweep=lower_lr)', '',
-           'The grid rate just below the method\'s selected one, seeds 0-2, '
-           'beside its seeds at the selected rate. Never selected from: the '
-           'table above keeps the protocol\'s rate.', '',
+           'Every run off MRPC at the grid rate just below a method\'s '
+           'selected one (sweep=lower_lr\'s seeds 0-2, and any seed run there '
+           'before the rate was selected), beside its seeds at the selected '
+           'rate. Never selected from: the table above keeps the protocol\'s '
+           'rate.', '',
            '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
           + ['| ' + ' | '.join(row) + ' |' for row in rows])
 
