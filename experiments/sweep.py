@@ -420,6 +420,14 @@ def run_sweep(runs: Sequence[Run], workdir: str,
     train_fn = _default_train_fn()
   for run in todo:
     run_dir = os.path.join(workdir, run.name)
+    if inspect_run(workdir, run, results_dir, defaults).state == 'done':
+      # Finished since the to-do list was made, by another process (a second
+      # shard or a helper over the same results_dir): not trained twice.
+      states[run.name] = 'done'
+      write_summary()
+      print(f'Run {run.index + 1}/{len(runs)} {run.name}: finished elsewhere '
+            'meanwhile; skipped.', flush=True)
+      continue
     config = copy.deepcopy(run.config)
     if states[run.name] in ('changed',) + FAILED_STATES:
       # A stale or failed result must not survive a retraining cut short.

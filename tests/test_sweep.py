@@ -538,3 +538,26 @@ def test_tiny_sweep_end_to_end(tmp_path):
   assert (out / 'submission' / 'RTE.tsv').read_text().startswith(
       'index\tprediction\n')
   assert '| Adapters (8-64) | ours, dev |' in (out / 'report.md').read_text()
+
+
+def test_a_run_finished_elsewhere_meanwhile_is_not_trained_again(tmp_path):
+  runs = _runs()
+  committed = tmp_path / 'committed'
+  other = FakeTrain()
+
+  class AlongsideAnotherProcess(FakeTrain):
+    """While this sweep trains its first run, another finishes the last."""
+
+    def __call__(self, config, workdir):
+      super().__call__(config, workdir)
+      if len(self.calls) == 1:
+        other(runs[2].config, str(committed / runs[2].name))
+
+  mine = AlongsideAnotherProcess()
+  states = sweep.run_sweep(runs, str(tmp_path / 'work'), mine,
+                           results_dir=str(committed))
+  assert mine.calls == [runs[0].name, runs[1].name]
+  assert other.calls == [runs[2].name]
+  assert set(states.values()) == {'done'}
+  summary = json.loads((tmp_path / 'work' / 'sweep_summary.json').read_text())
+  assert summary['failed'] == []
