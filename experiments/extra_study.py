@@ -623,11 +623,11 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
     lines += study.diverged_line(diverged) + ['']
   lines += ['## The claim', '']
   majority = {t: majority_accuracy(results, t) for t in tasks}
-  lines += claim(cells, tasks, majority=majority) + ['', '![params.png](params.png)', '',
-                                  '## Selected configurations', '',
-                                  common.to_markdown(
-                                      selected_table(results, cells)),
-                                  study.CONSTANT_NOTE, '']
+  lines += claim(cells, tasks, majority=majority)
+  lines += ['', '![params.png](params.png)', '',
+            '## Selected configurations', '',
+            common.to_markdown(selected_table(results, cells)),
+            study.CONSTANT_NOTE, '']
   budget = budget_table(results, cells)
   if budget[1]:
     lines += ['## Is the gap the CPU budget\'s? (sweep=table2_budget)', '',

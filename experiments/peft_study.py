@@ -298,7 +298,9 @@ def lower_lr_markdown(results: Sequence[Result], lrs: dict[str, float]
   rows = []
   for method in (m for m in peft_config.METHODS if m in lrs):
     lower = peft_config.lower_grid_lr(method, lrs[method])
-    for task in (t for t in TASKS if t != SELECTION_TASK and lower):
+    if lower is None:
+      continue
+    for task in (t for t in TASKS if t != SELECTION_TASK):
       low = _at(results, method, lower, '1%', task)
       if low:
         rows.append([METHOD_LABELS[method],
