@@ -366,12 +366,10 @@ def claim(cells: dict[tuple[str, str], Cell], tasks: Sequence[str],
           'weights per task.')
   if not both:
     return [text + ' Ours: not measured yet (no dataset has both columns).']
-  means = averages({k: v for k, v in cells.items() if k[0] in both}, both)
-  adapter, full = means['adapter'], means['full']
+  adapter, full, noise = _average_gap(cells, both)
   gap = adapter[0] - full[0]
-  noise = math.hypot(adapter[1], full[1])
   holds = gap >= -CLAIM_GAP - (0.0 if math.isnan(noise) else noise)
-  noise_text = 'unknown (one seed)' if math.isnan(noise) else f'{noise:.1f}'
+  noise_text = _sem_text(noise)
   fewest = min(cells[(t, m)].n for t in both for m in ('full', 'adapter'))
   complete = set(all_tasks) <= set(both) and fewest >= MIN_SEEDS
   verdict = ('holds' if holds else 'does not hold') + (
@@ -418,16 +416,24 @@ def _unlearned_lines(cells: dict[tuple[str, str], Cell], both: Sequence[str],
            'this row measures neither method.' for t in unlearned]
   rest = [t for t in both if t not in unlearned]
   if rest:
-    means = averages({k: v for k, v in cells.items() if k[0] in rest}, rest)
-    adapter, full = means['adapter'], means['full']
-    noise = math.hypot(adapter[1], full[1])
+    adapter, full, noise = _average_gap(cells, rest)
     lines.append(f'- Without {"it" if len(unlearned) == 1 else "them"}, over '
                  f'the {_count(len(rest))} left: adapters {adapter[0]:.1f} vs '
                  f'full fine-tuning {full[0]:.1f} ({adapter[0] - full[0]:+.1f} '
-                 'points, s.e.m. of the gap '
-                 + ('unknown (one seed)' if math.isnan(noise) else
-                    f'{noise:.1f}') + ').')
+                 f'points, s.e.m. of the gap {_sem_text(noise)}).')
   return lines
+
+
+def _average_gap(cells: dict[tuple[str, str], Cell], tasks: Sequence[str]):
+  """Adapters' and full FT's averages (as `averages`) over `tasks`, and the
+  s.e.m. of their difference."""
+  means = averages({k: v for k, v in cells.items() if k[0] in tasks}, tasks)
+  adapter, full = means['adapter'], means['full']
+  return adapter, full, math.hypot(adapter[1], full[1])
+
+
+def _sem_text(sem: float) -> str:
+  return 'unknown (one seed)' if math.isnan(sem) else f'{sem:.1f}'
 
 
 def load_peers(peer_dir: str) -> list[dict[str, Any]]:
