@@ -52,7 +52,8 @@ def _read_holder(fd: int) -> dict | None:
   return holder if isinstance(holder, dict) else None
 
 
-def _describe(holder: dict | None) -> str:
+def describe(holder: dict | None) -> str:
+  """Names a lock holder for a message: pid, host and start time."""
   if not holder:
     return 'an unknown process'
   return (f"pid {holder.get('pid')} on host {holder.get('host')} "
@@ -84,6 +85,31 @@ def _open_locked(path: str) -> tuple[int, bool]:
     os.close(fd)
 
 
+def live_holder(workdir: str) -> dict | None:
+  """Who is training in `workdir` now: its lock's holder, or None if free.
+
+  For a sweep shared by several processes, which skips a run another one
+  holds. The probe takes a shared flock for an instant: two probes never
+  refuse each other, and a hold() it refuses raises WorkdirLocked, which the
+  sweep treats as the same news (the prober then trains the run itself).
+  """
+  try:
+    fd = os.open(os.path.join(workdir, LOCK_FILE), os.O_RDONLY)
+  except FileNotFoundError:
+    return None
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+  except OSError as e:
+    if e.errno not in (errno.EAGAIN, errno.EACCES):
+      os.close(fd)
+      raise
+    holder = _read_holder(fd)
+    os.close(fd)
+    return holder or {}
+  os.close(fd)  # Releases the shared flock.
+  return None
+
+
 @contextlib.contextmanager
 def hold(workdir: str, *, enabled: bool = True,
          say: Callable[[str], None] = print) -> Iterator[None]:
@@ -105,17 +131,17 @@ def hold(workdir: str, *, enabled: bool = True,
     host = socket.gethostname()
     if not locked:
       raise WorkdirLocked(
-          f'{workdir} is in use by another run ({_describe(holder)}; lock '
+          f'{workdir} is in use by another run ({describe(holder)}; lock '
           f'file {path}). Wait for it to finish, or use another --workdir.')
     if holder and holder.get('pid') != os.getpid():
       if holder.get('host') != host:
         raise WorkdirLocked(
             f'{workdir} is locked by a run on another host '
-            f'({_describe(holder)}). If that run is gone, delete {path}.')
+            f'({describe(holder)}). If that run is gone, delete {path}.')
       # The flock is free, so its holder is gone (a live pid was reused).
       gone = ('no longer running' if not _pid_alive(holder.get('pid'))
               else 'its pid now belongs to another program')
-      say(f'Taking over the stale lock of {workdir} ({_describe(holder)}; '
+      say(f'Taking over the stale lock of {workdir} ({describe(holder)}; '
           f'{gone}).')
     mine = dict(pid=os.getpid(), host=host,
                 since=datetime.datetime.now(datetime.timezone.utc)

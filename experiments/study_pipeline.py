@@ -19,6 +19,11 @@ study to another machine; `runs/` (artifacts; checkpoints until a run
 finishes) stays local. A diverged run is a result (its lr ranks last); a run
 that failed (an exception, e.g. data not found) stops the study, stays failed
 on every rerun, and is retrained with --rerun_failed once its cause is fixed.
+Two copies of one command (e.g. one per core) share the work: each skips a run
+the other is training (the sweep's `elsewhere` state) and goes on, so neither
+trains a run twice; a stage's seeds wait only for the selections that are
+complete (a grid still in training leaves its method out of selected.json, and
+whichever copy finishes that grid runs the seeds it selects).
 
 Batching: the GLUE study's MRPC runs are unpacked (its seed-0 grid began before
 packed batches existed; one batching per task keeps its seeds and curves
@@ -98,13 +103,14 @@ def sweep(arg: str, packed: bool = True) -> Step:
   """A sweep of the study's config; it skips runs already in runs_dir.
 
   A diverged run is one of the study's results (its lr ranks last), not a
-  reason to stop; checkpoints of finished runs are deleted (their artifacts
-  stay), or the studies' ~300 runs would fill the disk.
+  reason to stop, nor is a run another copy of the study is training;
+  checkpoints of finished runs are deleted (their artifacts stay), or the
+  studies' ~300 runs would fill the disk.
   """
   def commands(s: Study) -> list[Command]:
     extra = [f'--config.packing={packed}',  # Explicit: defaults may change.
              f'--config.predict={s.predict_test}',
-             '--diverged_ok', '--prune_checkpoints']
+             '--diverged_ok', '--prune_checkpoints', '--running_elsewhere_ok']
     if s.rerun_failed:
       extra.append('--rerun_failed')
     return [_python('experiments.sweep', f'--config={s.config}:{arg}', *extra,

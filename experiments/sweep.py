@@ -4,7 +4,7 @@ r"""Runs a config file's sweep: resumable, shardable, one run after another.
       --workdir runs/sweep_rte [--shard 0/4] [--dry_run] [--config.dtype=bfloat16]
       [--results_dir experiments/results/x/runs] [--rerun_failed]
       [--rerun_diverged] [--diverged_ok] [--prune_checkpoints]
-      [--rerun_changed]
+      [--rerun_changed] [--running_elsewhere_ok]
 
 The config file declares `sweep(add, arg)` beside `get_config(arg)` (big_vision
 style); each `add(**overrides)` call is one run, its flat keys set on top of
@@ -25,6 +25,11 @@ change logging or evaluation batching aside). Each run is in one state:
                ranks last) and leaves the exit status 0.
   interrupted, running (a killed process), pending: (re)run; training resumes
                from the run's own checkpoint.
+  elsewhere    another live process on this machine is training it (it holds
+               the run's workdir lock): skipped, so several processes can work
+               through one sweep together, each taking the next run nobody
+               holds. It keeps the exit status non-zero (the run is not done)
+               unless --running_elsewhere_ok (that process finishes it).
 With --results_dir, each finished (done or diverged) run's results.json,
 config.json and metrics.jsonl are copied to `<results_dir>/<run>/`
 (results.json last; a later run of the sweep copies the files that copy
@@ -64,6 +69,7 @@ from ml_collections import config_flags
 
 from adapter_bert import errors
 from adapter_bert import run_config
+from adapter_bert import workdir_lock
 from experiments import fileio
 from experiments import selection
 
@@ -91,6 +97,10 @@ _PRUNE_CHECKPOINTS = flags.DEFINE_bool(
     'prune_checkpoints', False, 'Delete a run\'s checkpoints once it is done '
     '(its artifact and results stay): a study of many runs would otherwise '
     'fill the disk.')
+_RUNNING_ELSEWHERE_OK = flags.DEFINE_bool(
+    'running_elsewhere_ok', False, 'A run that another live process is '
+    'training leaves the exit status 0 (that process finishes it): for '
+    'several processes sharing one sweep.')
 _RERUN_CHANGED = flags.DEFINE_bool(
     'rerun_changed', False, 'Retrain finished runs whose config changed '
                             '(otherwise the sweep refuses to start).')
@@ -294,13 +304,16 @@ def inspect_run(workdir: str, run: Run, results_dir: str = '',
     return RunState('changed' if changes else 'done', changes, path)
   if diverged:
     return diverged
+  if workdir_lock.live_holder(run_dir) is not None:
+    return RunState('elsewhere')
   status = _read_status(run_dir)
   return RunState(status.get('state', 'pending') if status else 'pending')
 
 
 def state(workdir: str, run: Run, results_dir: str = '',
           defaults: dict[str, Any] | None = None) -> str:
-  """done | changed | diverged | failed | interrupted | running | pending."""
+  """done | changed | diverged | failed | interrupted | running | pending
+  | elsewhere."""
   return inspect_run(workdir, run, results_dir, defaults).state
 
 
@@ -420,13 +433,18 @@ def run_sweep(runs: Sequence[Run], workdir: str,
     train_fn = _default_train_fn()
   for run in todo:
     run_dir = os.path.join(workdir, run.name)
-    if inspect_run(workdir, run, results_dir, defaults).state == 'done':
-      # Finished since the to-do list was made, by another process (a second
-      # shard or a helper over the same results_dir): not trained twice.
-      states[run.name] = 'done'
+    now = inspect_run(workdir, run, results_dir, defaults).state
+    if now in ('done', 'elsewhere'):
+      # Finished since the to-do list was made, or being trained, by another
+      # process (a second shard or a helper over the same results_dir): not
+      # trained twice.
+      states[run.name] = now
       write_summary()
-      print(f'Run {run.index + 1}/{len(runs)} {run.name}: finished elsewhere '
-            'meanwhile; skipped.', flush=True)
+      why = ('finished elsewhere meanwhile' if now == 'done' else
+             'another process is training it '
+             f'({workdir_lock.describe(workdir_lock.live_holder(run_dir))})')
+      print(f'Run {run.index + 1}/{len(runs)} {run.name}: {why}; skipped.',
+            flush=True)
       continue
     config = copy.deepcopy(run.config)
     if states[run.name] in ('changed',) + FAILED_STATES:
@@ -489,6 +507,11 @@ def _attempt(run: Run, run_dir: str, config: ml_collections.ConfigDict,
     try:
       train_fn(config, run_dir)
       error = None
+    except workdir_lock.WorkdirLocked as e:
+      # Taken by another process since this one looked: it trains the run.
+      print(f'{run.name}: {e} Skipped.', flush=True)
+      status.update(state='elsewhere')
+      return  # Its status file is the holder's to write.
     except FloatingPointError as e:  # It wrote a diverged results.json.
       logging.warning('Run %s diverged: %s', run.name, e)
       error = f'{type(e).__name__}: {e}'
@@ -542,9 +565,12 @@ def dry_run(runs: Sequence[Run], workdir: str,
   return '\n'.join(lines)
 
 
-def exit_status(states: dict[str, str], diverged_ok: bool = False) -> int:
-  """1 while a run is not done (diverged runs aside with `diverged_ok`)."""
-  allowed = {'done', 'diverged'} if diverged_ok else {'done'}
+def exit_status(states: dict[str, str], diverged_ok: bool = False,
+                running_elsewhere_ok: bool = False) -> int:
+  """1 while a run is not done (diverged runs aside with `diverged_ok`, runs
+  another process trains with `running_elsewhere_ok`)."""
+  allowed = ({'done'} | ({'diverged'} if diverged_ok else set())
+             | ({'elsewhere'} if running_elsewhere_ok else set()))
   return int(any(s not in allowed for s in states.values()))
 
 
@@ -584,7 +610,8 @@ def main(argv: Sequence[str]) -> None:
   for name, s in bad.items():
     error = _read_status(os.path.join(_WORKDIR.value, name)).get('error', '')
     print(f'  {s}: {name}: {error}')
-  sys.exit(exit_status(states, _DIVERGED_OK.value))
+  sys.exit(exit_status(states, _DIVERGED_OK.value,
+                       _RUNNING_ELSEWHERE_OK.value))
 
 
 if __name__ == '__main__':

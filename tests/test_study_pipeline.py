@@ -188,6 +188,7 @@ def test_study_sweeps_take_divergence_as_a_result_and_prune_checkpoints():
               if 'experiments.sweep' in c]
     for command in sweeps:
       assert '--diverged_ok' in command and '--prune_checkpoints' in command
+      assert '--running_elsewhere_ok' in command
       assert '--rerun_failed' not in command
   ran = []
   assert study_pipeline.run_studies(

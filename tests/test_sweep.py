@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from adapter_bert import workdir_lock
 from configs import glue
 from experiments import selection
 from experiments import sweep
@@ -561,3 +562,85 @@ def test_a_run_finished_elsewhere_meanwhile_is_not_trained_again(tmp_path):
   assert set(states.values()) == {'done'}
   summary = json.loads((tmp_path / 'work' / 'sweep_summary.json').read_text())
   assert summary['failed'] == []
+
+
+_HOLD_LOCK = r'''
+import sys, time
+from adapter_bert import workdir_lock
+with workdir_lock.hold(sys.argv[1]):
+  print('held', flush=True)
+  time.sleep(120)
+'''
+
+
+def _hold_in_another_process(run_dir):
+  os.makedirs(run_dir, exist_ok=True)
+  holder = subprocess.Popen(
+      [sys.executable, '-c', _HOLD_LOCK, str(run_dir)], cwd=REPO,
+      env=dict(os.environ, PYTHONPATH=REPO), stdout=subprocess.PIPE, text=True)
+  assert holder.stdout.readline().strip() == 'held'
+  return holder
+
+
+def test_a_run_another_live_process_trains_is_skipped_not_failed(
+    tmp_path, capsys):
+  runs = _runs()
+  work = tmp_path / 'work'
+  holder = _hold_in_another_process(work / runs[1].name)
+  try:
+    assert sweep.state(str(work), runs[1]) == 'elsewhere'
+    mine = FakeTrain()
+    states = sweep.run_sweep(runs, str(work), mine)
+    assert mine.calls == [runs[0].name, runs[2].name]
+    assert states[runs[1].name] == 'elsewhere'
+    out = capsys.readouterr().out
+    assert (f'{runs[1].name}: another process is training it (pid '
+            f'{holder.pid} on host') in out
+    assert sweep.exit_status(states) == 1  # Not done: a plain sweep says so.
+    assert sweep.exit_status(states, running_elsewhere_ok=True) == 0
+    assert not (work / runs[1].name / sweep.STATUS_FILE).exists()
+  finally:
+    holder.kill()  # Gone: its lock file stays, naming a dead pid.
+    holder.wait()
+  assert (work / runs[1].name / '.lock').exists()
+  assert sweep.state(str(work), runs[1]) == 'pending'  # Not 'elsewhere'.
+  again = FakeTrain()
+  states = sweep.run_sweep(runs, str(work), again)
+  assert again.calls == [runs[1].name]
+  assert set(states.values()) == {'done'}
+
+
+def test_a_run_taken_between_the_look_and_the_lock_is_left_to_its_holder(
+    tmp_path):
+  runs = _runs()
+
+  class LockTakenMeanwhile(FakeTrain):
+    def __call__(self, config, workdir):
+      if os.path.basename(workdir) == runs[0].name:
+        self.calls.append(runs[0].name)
+        raise workdir_lock.WorkdirLocked(f'{workdir} is in use by another run.')
+      super().__call__(config, workdir)
+
+  mine = LockTakenMeanwhile()
+  states = sweep.run_sweep(runs, str(tmp_path), mine)
+  assert mine.calls == [r.name for r in runs]
+  assert states == {runs[0].name: 'elsewhere', runs[1].name: 'done',
+                    runs[2].name: 'done'}
+  summary = json.loads((tmp_path / 'sweep_summary.json').read_text())
+  assert summary['states'][runs[0].name] == 'elsewhere'
+
+
+def test_lock_probe_sees_only_a_live_holder_and_never_blocks_a_probe(tmp_path):
+  run_dir = tmp_path / 'run'
+  assert workdir_lock.live_holder(str(run_dir)) is None  # No workdir yet.
+  holder = _hold_in_another_process(run_dir)
+  try:
+    seen = workdir_lock.live_holder(str(run_dir))
+    assert seen['pid'] == holder.pid
+    assert workdir_lock.live_holder(str(run_dir))['pid'] == holder.pid
+  finally:
+    holder.kill()
+    holder.wait()
+  assert workdir_lock.live_holder(str(run_dir)) is None  # Stale file only.
+  with workdir_lock.hold(str(run_dir), say=lambda _: None):
+    pass  # The probes left nothing held.
