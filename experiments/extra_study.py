@@ -552,12 +552,14 @@ def plot_params(results: Sequence[Result], path: str) -> None:
   styles = {'adapter': dict(marker='o', color='tab:blue'),
             'top_k': dict(marker='s', color='tab:orange'),
             'full': dict(marker='*', color='tab:red', markersize=11)}
+  all_xs = []
   for ax, task in zip(axes.flat, tasks):
     for method in METHODS:
       points = size_points(results, task, method)
       if not points:
         continue
       xs, means, sems = zip(*points)
+      all_xs.extend(xs)
       ax.errorbar(xs, means, yerr=[0 if math.isnan(s) else s for s in sems],
                   capsize=3, label=METHOD_LABELS[method], **styles[method])
     majority = majority_accuracy(results, task)
@@ -570,6 +572,9 @@ def plot_params(results: Sequence[Result], path: str) -> None:
       ax.set_ylim(middle - 5, middle + 5)
     plots.log_x_panel(ax, 'Trained parameters per task', 'Test accuracy (%)',
                       _label(task), legend=None, fontsize='small')
+  for ax in list(axes.flat)[:len(tasks)]:
+    if all_xs:  # One x range for every panel: sizes compare across them.
+      ax.set_xlim(min(all_xs) / 2, max(all_xs) * 2)
   for ax in list(axes.flat)[len(tasks):]:
     ax.axis('off')
   handles, labels = axes.flat[0].get_legend_handles_labels()
