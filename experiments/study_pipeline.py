@@ -23,7 +23,9 @@ Two copies of one command (e.g. one per core) share the work: each skips a run
 the other is training (the sweep's `elsewhere` state) and goes on, so neither
 trains a run twice; a stage's seeds wait only for the selections that are
 complete (a grid still in training leaves its method out of selected.json, and
-whichever copy finishes that grid runs the seeds it selects).
+whichever copy finishes that grid runs the seeds it selects). A step that
+is not a sweep or the report (the peer, the ablation, the benchmark) runs in
+one copy only: the other finds its lock held and goes on to the next step.
 
 Batching: the GLUE study's MRPC runs are unpacked (its seed-0 grid began before
 packed batches existed; one batching per task keeps its seeds and curves
@@ -48,6 +50,7 @@ from absl import flags
 
 from adapter_bert import backbones
 from adapter_bert import errors
+from adapter_bert import workdir_lock
 from configs import extra as extra_config
 from configs import glue as glue_config
 from configs import peft as peft_config
@@ -291,6 +294,20 @@ def stages_to_run(study: Study, names: Sequence[str]) -> list[str]:
   return [name for name in order if not names or name in names]
 
 
+def _shareable(commands: Sequence[Command], study: Study) -> bool:
+  """Sweeps and the report: commands two copies of a study may run at once
+  (a sweep skips the runs another process trains; reports write atomically)."""
+  return all('experiments.sweep' in c or c == list(study.report)
+             for c in commands)
+
+
+def step_lock_dir(study: Study, stage: str, step: Step) -> str:
+  """The directory whose lock one copy of the study holds while it runs a
+  step that is not shareable."""
+  return os.path.join(study.workdir, 'pipeline_steps',
+                      f'{stage}-{getattr(step, "__name__", "step")}')
+
+
 def run(study: Study, names: Sequence[str], dry_run: bool = False,
         runner: Callable[[Command], int] | None = None) -> int:
   """Runs the stages' commands in order; the first failure's exit status."""
@@ -307,15 +324,35 @@ def run(study: Study, names: Sequence[str], dry_run: bool = False,
           print(f'   (after the stages before it: {e})')
           continue
         raise
-      for command in commands:
-        print('   ' + shlex.join(command), flush=True)
-        if dry_run:
-          continue
-        status = runner(command)
-        if status:
-          print(f'Stage {name} failed (exit {status}): {shlex.join(command)}',
-                file=sys.stderr)
-          return status
+      if dry_run or _shareable(commands, study):
+        status = _run_commands(name, commands, dry_run, runner)
+      else:
+        lock_dir = step_lock_dir(study, name, step)
+        os.makedirs(lock_dir, exist_ok=True)
+        try:
+          with workdir_lock.hold(lock_dir):
+            # Again: another copy may have done the work while we looked.
+            status = _run_commands(name, step(study), dry_run, runner)
+        except workdir_lock.WorkdirLocked as e:
+          print(f'   {e} Skipped: that copy of the study runs this step.',
+                flush=True)
+          status = 0
+      if status:
+        return status
+  return 0
+
+
+def _run_commands(stage: str, commands: Sequence[Command], dry_run: bool,
+                  runner: Callable[[Command], int]) -> int:
+  for command in commands:
+    print('   ' + shlex.join(command), flush=True)
+    if dry_run:
+      continue
+    status = runner(command)
+    if status:
+      print(f'Stage {stage} failed (exit {status}): {shlex.join(command)}',
+            file=sys.stderr)
+      return status
   return 0
 
 

@@ -4,6 +4,8 @@ import dataclasses
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -253,3 +255,71 @@ def test_studies_run_as_a_queue_and_stop_at_the_first_failure(
 def test_study_queue_rejects_bad_flags(names, stages, message):
   with pytest.raises(ValueError, match=re.escape(message)):
     study_pipeline.run_studies(names, stages, runner=lambda c: 0)
+
+
+_HOLD_LOCK = r'''
+import sys, time
+from adapter_bert import workdir_lock
+with workdir_lock.hold(sys.argv[1]):
+  print('held', flush=True)
+  time.sleep(120)
+'''
+
+
+def test_a_step_that_is_not_a_sweep_runs_in_one_copy_of_the_study(
+    tmp_path, capsys):
+  outputs = tmp_path / 'out'
+  outputs.mkdir()
+
+  def exporter(s):  # Like the peer: a command per output not yet written.
+    del s
+    return [['export', name] for name in ('a', 'b')
+            if not (outputs / name).exists()]
+
+  base = study_pipeline.STUDIES['extra']()
+  study = dataclasses.replace(
+      base, workdir=str(tmp_path / 'work'),
+      stages=(('one', (exporter, study_pipeline.report,
+                       study_pipeline.sweep('sweep=table2_budget'))),))
+  ran = []
+  lock_dir = study_pipeline.step_lock_dir(study, 'one', exporter)
+  os.makedirs(lock_dir)
+  holder = subprocess.Popen(
+      [sys.executable, '-c', _HOLD_LOCK, lock_dir], cwd=REPO,
+      env=dict(os.environ, PYTHONPATH=REPO), stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == 'held'
+    assert study_pipeline.run(study, [], runner=lambda c: ran.append(c) or 0
+                              ) == 0
+  finally:
+    holder.kill()
+    holder.wait()
+  # The other copy holds the step: this one goes on with the report and the
+  # sweep (which share their work themselves).
+  assert [c[0] for c in ran if c[0] == 'export'] == []
+  assert len(ran) == 2 and 'experiments.sweep' in ran[1]
+  assert f'pid {holder.pid}' in capsys.readouterr().out
+  # Free again, and one output written meanwhile: only the other is made.
+  (outputs / 'a').touch()
+  ran.clear()
+  assert study_pipeline.run(study, [], runner=lambda c: ran.append(c) or 0
+                            ) == 0
+  assert ran[0] == ['export', 'b'] and len(ran) == 3
+
+
+def test_a_locked_step_rereads_what_is_left_once_it_holds_the_lock(tmp_path):
+  looks = []
+
+  def exporter(s):  # 'a' appears between the first look and the lock.
+    del s
+    looks.append(1)
+    return [['export', 'a'], ['export', 'b']] if len(looks) == 1 else [
+        ['export', 'b']]
+
+  study = dataclasses.replace(study_pipeline.STUDIES['extra'](),
+                              workdir=str(tmp_path / 'work'),
+                              stages=(('one', (exporter,)),))
+  ran = []
+  assert study_pipeline.run(study, [], runner=lambda c: ran.append(c) or 0
+                            ) == 0
+  assert ran == [['export', 'b']] and len(looks) == 2
