@@ -60,6 +60,21 @@ def describe(holder: dict | None) -> str:
           f"since {holder.get('since')}")
 
 
+def _try_flock(fd: int, mode: int) -> bool:
+  """Whether this process got flock `mode` on `fd` (False: another holds it).
+
+  Any other error closes `fd` and is raised.
+  """
+  try:
+    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+  except OSError as e:
+    if e.errno not in (errno.EAGAIN, errno.EACCES):
+      os.close(fd)
+      raise
+    return False
+  return True
+
+
 def _open_locked(path: str) -> tuple[int, bool]:
   """(fd of `path`, whether this process got the flock on it).
 
@@ -69,12 +84,7 @@ def _open_locked(path: str) -> tuple[int, bool]:
   """
   while True:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-      if e.errno not in (errno.EAGAIN, errno.EACCES):
-        os.close(fd)
-        raise
+    if not _try_flock(fd, fcntl.LOCK_EX):
       return fd, False
     try:
       same = os.path.samestat(os.fstat(fd), os.stat(path))
@@ -97,17 +107,12 @@ def live_holder(workdir: str) -> dict | None:
     fd = os.open(os.path.join(workdir, LOCK_FILE), os.O_RDONLY)
   except FileNotFoundError:
     return None
-  try:
-    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-  except OSError as e:
-    if e.errno not in (errno.EAGAIN, errno.EACCES):
-      os.close(fd)
-      raise
-    holder = _read_holder(fd)
-    os.close(fd)
-    return holder or {}
-  os.close(fd)  # Releases the shared flock.
-  return None
+  if _try_flock(fd, fcntl.LOCK_SH):
+    os.close(fd)  # Releases the shared flock.
+    return None
+  holder = _read_holder(fd)
+  os.close(fd)
+  return holder or {}
 
 
 @contextlib.contextmanager
