@@ -347,7 +347,8 @@ def selected_entries(cells: dict[tuple[str, str], Cell],
 def claim(cells: dict[tuple[str, str], Cell], tasks: Sequence[str],
           all_tasks: Sequence[str] = STUDY_TASKS,
           majority: Mapping[str, float | None] | None = None) -> list[str]:
-  """The paper's claim against ours, and the datasets where it fails.
+  """The paper's claim against ours, then each dataset's gap: where it fails
+  (beyond CLAIM_GAP and twice the gap's s.e.m.), where it is noise.
 
   The verdict is provisional ("so far") until every dataset of `all_tasks`
   has both columns with MIN_SEEDS seeds. `majority` (task -> the majority
@@ -383,45 +384,53 @@ def claim(cells: dict[tuple[str, str], Cell], tasks: Sequence[str],
            f'{100 * paper_results.EXTRA_TRAINED_SHARE["adapter"]:.2f}%): '
            f'adapters within {CLAIM_GAP} points of fine-tuning or better '
            + verdict]
+  majority = majority or {}
+  unlearned = [t for t in both if _learned_nothing(cells, t, majority)]
   for task in both:
-    a, f = cells[(task, 'adapter')], cells[(task, 'full')]
-    diff = a.mean - f.mean
-    spread = math.hypot(a.sem, f.sem)
-    if diff < -CLAIM_GAP and (math.isnan(spread) or diff < -2 * spread):
-      lines.append(f'- {_label(task)}: adapters {a.mean:.1f} vs full '
-                   f'fine-tuning {f.mean:.1f} ({diff:+.1f} points'
-                   + ('' if math.isnan(spread) else
-                      f', more than twice the s.e.m. {spread:.1f}') + ').')
-  if len(lines) == 1:
-    lines.append('- No dataset has adapters behind full fine-tuning by more '
-                 f'than {CLAIM_GAP} points and twice the s.e.m.')
-  return lines + _unlearned_lines(cells, both, majority or {})
-
-
-def _unlearned_lines(cells: dict[tuple[str, str], Cell], both: Sequence[str],
-                     majority: Mapping[str, float | None]) -> list[str]:
-  """The datasets neither method learned, and the gap over the others."""
-  def learned_nothing(task):
-    floor = majority.get(task)
-    return floor is not None and all(
-        cells[(task, m)].mean < floor + LEARNED_MARGIN
-        for m in ('full', 'adapter'))
-  unlearned = [t for t in both if learned_nothing(t)]
-  if not unlearned:
-    return []
-  lines = [f'- {_label(t)}: neither full fine-tuning '
-           f'({cells[(t, "full")].mean:.1f}) nor adapters '
-           f'({cells[(t, "adapter")].mean:.1f}) beats the majority class '
-           f'({majority[t]:.1f}) by {LEARNED_MARGIN} points: at our budget '
-           'this row measures neither method.' for t in unlearned]
+    if task in unlearned:
+      lines.append(f'- {_label(task)}: neither full fine-tuning '
+                   f'({cells[(task, "full")].mean:.1f}) nor adapters '
+                   f'({cells[(task, "adapter")].mean:.1f}) beats the majority '
+                   f'class ({majority[task]:.1f}) by {LEARNED_MARGIN} points: '
+                   'at our budget this row measures neither method.')
+    else:
+      lines.append(_dataset_gap_line(cells, task))
   rest = [t for t in both if t not in unlearned]
-  if rest:
+  if unlearned and rest:
     adapter, full, noise = _average_gap(cells, rest)
     lines.append(f'- Without {"it" if len(unlearned) == 1 else "them"}, over '
                  f'the {_count(len(rest))} left: adapters {adapter[0]:.1f} vs '
                  f'full fine-tuning {full[0]:.1f} ({adapter[0] - full[0]:+.1f} '
                  f'points, s.e.m. of the gap {_sem_text(noise)}).')
   return lines
+
+
+def _learned_nothing(cells: dict[tuple[str, str], Cell], task: str,
+                     majority: Mapping[str, float | None]) -> bool:
+  """Neither method beats the majority class by LEARNED_MARGIN points."""
+  floor = majority.get(task)
+  return floor is not None and all(
+      cells[(task, m)].mean < floor + LEARNED_MARGIN
+      for m in ('full', 'adapter'))
+
+
+def _dataset_gap_line(cells: dict[tuple[str, str], Cell], task: str) -> str:
+  """One dataset's adapters against full fine-tuning, and whether the gap
+  is a failure of the claim (beyond CLAIM_GAP and twice its s.e.m.)."""
+  a, f = cells[(task, 'adapter')], cells[(task, 'full')]
+  diff = a.mean - f.mean
+  spread = math.hypot(a.sem, f.sem)
+  if diff >= -CLAIM_GAP:
+    verdict = f': within {CLAIM_GAP} points or better'
+  elif math.isnan(spread):
+    verdict = ': behind; s.e.m. unknown (one seed)'
+  elif diff < -2 * spread:
+    verdict = f', more than twice the s.e.m. {spread:.1f}'
+  else:
+    verdict = (f': behind, but within twice the s.e.m. {spread:.1f}, so not '
+               'a clear failure')
+  return (f'- {_label(task)}: adapters {a.mean:.1f} vs full fine-tuning '
+          f'{f.mean:.1f} ({diff:+.1f} points{verdict}).')
 
 
 def _average_gap(cells: dict[tuple[str, str], Cell], tasks: Sequence[str]):

@@ -342,3 +342,27 @@ def test_claim_names_datasets_neither_method_learned_and_drops_them():
   # Without majorities (as before), no such lines.
   assert not any('majority class' in line for line in
                  extra_study.claim(cells, [a, b, c], (a, b, c)))
+
+
+def test_claim_gives_every_learned_datasets_gap_and_says_which_fail():
+  a, b, c, d = ('extra:progressive_stance', 'extra:progressive_opinion',
+                'extra:corporate_messaging', 'extra:disasters')
+  cells = {(a, 'full'): _cell(60.5, 0.7, 3, 1.0),
+           (a, 'adapter'): _cell(52.8, 0.7, 3),   # -7.7, s.e.m. 0.99: fails.
+           (b, 'full'): _cell(91.7, 0.1, 3, 1.0),
+           (b, 'adapter'): _cell(89.6, 1.6, 3),   # -2.1, s.e.m. 1.60: noise.
+           (c, 'full'): _cell(80.0, 0.2, 3, 1.0),
+           (c, 'adapter'): _cell(79.7, 0.2, 3),   # -0.3: within 0.5.
+           (d, 'full'): _cell(70.0, math.nan, 1, 1.0),
+           (d, 'adapter'): _cell(60.0, math.nan, 1)}
+  lines = extra_study.claim(cells, [a, b, c, d], (a, b, c, d))
+  assert lines[1:] == [
+      '- Progressive stance: adapters 52.8 vs full fine-tuning 60.5 (-7.7 '
+      'points, more than twice the s.e.m. 1.0).',
+      '- Progressive opinion: adapters 89.6 vs full fine-tuning 91.7 (-2.1 '
+      'points: behind, but within twice the s.e.m. 1.6, so not a clear '
+      'failure).',
+      '- Corporate messaging: adapters 79.7 vs full fine-tuning 80.0 (-0.3 '
+      'points: within 0.5 points or better).',
+      '- Disasters: adapters 60.0 vs full fine-tuning 70.0 (-10.0 points: '
+      'behind; s.e.m. unknown (one seed)).']
