@@ -461,7 +461,8 @@ def load_peers(peer_dir: str) -> list[dict[str, Any]]:
 
 def peer_table(results: Sequence[Result], peers: Sequence[dict[str, Any]]
                ) -> Table:
-  """AdapterHub against our run of the same configuration and seed.
+  """AdapterHub against our run of the same configuration and seed, in
+  Table 2's dataset order.
 
   Accuracy only: the two ran at different times beside different work, so
   their wall times are no speed comparison (experiments/benchmark.py is).
@@ -469,7 +470,8 @@ def peer_table(results: Sequence[Result], peers: Sequence[dict[str, Any]]
   header = ['Dataset', 'Method', 'Configuration', 'AdapterHub test acc',
             'Ours test acc', 'AdapterHub dev acc', 'Ours dev acc']
   rows = []
-  for peer in peers:
+  order = {task: i for i, task in enumerate(task_order(results))}
+  for peer in sorted(peers, key=lambda p: order.get(p['task'], len(order))):
     method = peer['method']
     size = peer.get('m') if method == 'adapter' else None
     key = (peer['task'], method, size, float(peer['lr']),

@@ -146,6 +146,11 @@ def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
       framework='adapterhub', task='extra:progressive_stance',
       method='adapter', m=8, lr=1e-3, epochs=5, seed=0, train_seconds=42.0,
       dev=dict(accuracy=0.5), test=dict(accuracy=0.625))))
+  # Named to sort first; its row still follows the smaller dataset's.
+  (peer_dir / 'a-disasters-full.json').write_text(json.dumps(dict(
+      framework='adapterhub', task='extra:disasters', method='full',
+      lr=5e-5, epochs=3, seed=0, dev=dict(accuracy=0.9),
+      test=dict(accuracy=0.6))))
   added = _complete_grids(runs_dir)
   # Off the grid (lr 1e-4): in runs.csv, never in a count of grid runs.
   _write(runs_dir, 'b-full-lr1e-4-s0', 'extra:disasters', 'full', 0, 0.5, 0.5,
@@ -177,6 +182,8 @@ def test_study_writes_the_table_selected_points_and_plot(runs_dir, tmp_path):
   ours_test = f'{100 * A_ADAPTER_M8[0]:.1f}'
   assert [c.strip() for c in peer_row.split('|')[4:-1]] == [
       '62.5', ours_test, '50.0', '80.0']
+  later_peer_row = '| Disasters | Full FT | lr 5e-5, 3 ep, seed 0 | 60.0 |'
+  assert text.index(peer_row) < text.index(later_peer_row)
   assert os.path.getsize(paths['params']) > 10_000
   selected = json.loads((out / 'selected.json').read_text())['selected']
   chosen = {(e['task'], e['method']): e for e in selected}
