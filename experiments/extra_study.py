@@ -573,6 +573,11 @@ def plot_params(results: Sequence[Result], path: str) -> None:
       all_xs.extend(xs)
       ax.errorbar(xs, means, yerr=[0 if math.isnan(s) else s for s in sems],
                   capsize=3, label=METHOD_LABELS[method], **styles[method])
+      # Seed-0 grid points (one run) hollow: not as sure as the seeded ones.
+      single = [(x, y) for x, y, s in points if math.isnan(s)]
+      if single:
+        ax.plot(*zip(*single), linestyle='none', markerfacecolor='white',
+                zorder=3, **styles[method])  # Above errorbar's own markers.
     majority = majority_accuracy(results, task)
     if majority is not None:  # What learning nothing scores: the scale's floor.
       ax.axhline(majority, linestyle='--', linewidth=1, color='gray',
@@ -592,8 +597,8 @@ def plot_params(results: Sequence[Result], path: str) -> None:
   fig.legend(handles, labels, loc='lower center', ncol=len(labels),
              fontsize='small')
   fig.suptitle('Test accuracy against trained parameters (paper Fig. 4 form); '
-               'each size at its lr chosen on dev, mean ± s.e.m. over seeds',
-               fontsize='medium')
+               'each size at its lr chosen on dev, mean ± s.e.m. over seeds '
+               '(hollow: seed 0 only)', fontsize='medium')
   plots.save_figure(fig, path, rect=(0, 0.06, 1, 0.95))
 
 
