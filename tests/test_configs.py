@@ -228,7 +228,8 @@ def test_table2_budget_reruns_full_ft_and_adapters_with_more_epochs(tmp_path):
   assert not grid & {sweep_lib.run_name(p) for p in points}
   # By default the datasets of TABLE2_BUDGET_TASKS; a named dataset without
   # a selected full-FT or adapter point (here only variable FT): an error.
-  assert extra.TABLE2_BUDGET_TASKS == ('progressive_stance', 'primary_emotions')
+  assert extra.TABLE2_BUDGET_TASKS == ('progressive_stance', 'primary_emotions',
+                                      'progressive_opinion')
   with pytest.raises(ValueError, match='no selected point'):
     _points(extra, f'sweep=table2_budget,selected={path}')
 
