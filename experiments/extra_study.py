@@ -638,10 +638,11 @@ def write_study(runs_dir: str, out_dir: str, peer_dir: str = ''
       'this repository\'s stratified 80/10/10, each text\'s copies in one '
       'split (20 newsgroups: its by-date test set; its posts begin with their '
       'mail headers, From:, Subject:, Organization:, which fill much of the '
-      '128 tokens), not the paper\'s. The paper\'s (its Table 3) are random '
-      '80/10/10 splits too, 20 newsgroups included (15,076 / 1,885 / 1,885 of '
-      'its 18,846 posts): its 20 newsgroups row tests on a random tenth of the '
-      'posts, ours on the by-date test set of later posts.', '',
+      '128 tokens), not the paper\'s. The paper\'s (its Table 3) are '
+      '80/10/10 splits of each whole set, 20 newsgroups included (15,076 / '
+      '1,885 / 1,885 of its 18,846 posts): its 20 newsgroups row tests on a '
+      'tenth of all the posts, ours on the by-date test set of later posts.',
+      '',
       '† The paper\'s numbers (BERT-base, 20-100 epochs) as in '
       'experiments/paper_results.py: its Table 2, checked value by value '
       'against a full-text copy of the paper (see there).', '',
