@@ -336,12 +336,18 @@ def test_claim_names_datasets_neither_method_learned_and_drops_them():
   lines = extra_study.claim(cells, [a, b, c], (a, b, c), majority)
   assert ('- Primary emotions: neither full fine-tuning (21.5) nor adapters '
           '(22.9) beats the majority class (21.0) by 2.0 points: at our '
-          'budget this row measures neither method.') in lines
+          'budget this row measures neither method (the paper: -3.0).'
+          ) in lines
   # Over a and c: adapters (66 + 81) / 2 = 73.5, full (70 + 80) / 2 = 75.0;
   # s.e.m.s sqrt(0.8² + 0²) / 2 = 0.4 and sqrt(0.6² + 0²) / 2 = 0.3, gap's 0.5.
+  # The paper's Table 2 (adapters - full FT): progressive stance
+  # 60.6 - 63.8 = -3.2, disasters 84.1 - 85.3 = -1.2; mean -2.2.
   assert lines[-1] == ('- Without it, over the 2 datasets left: adapters 73.5 '
                        'vs full fine-tuning 75.0 (-1.5 points, s.e.m. of the '
-                       'gap 0.5).')
+                       'gap 0.5) (the paper\'s gap on them: -2.2).')
+  # All three, primary emotions 33.9 - 36.9 = -3.0 included: mean -2.47.
+  assert (" Ours over the 3 datasets with both (the paper's gap on them: "
+          '-2.5): ') in lines[0]
   # One method clear of the margin: the row counts, and nothing is added.
   cells[(b, 'adapter')] = _cell(23.1, 0.4, 3)
   assert not any('majority class' in line for line in
@@ -363,13 +369,24 @@ def test_claim_gives_every_learned_datasets_gap_and_says_which_fail():
            (d, 'full'): _cell(70.0, math.nan, 1, 1.0),
            (d, 'adapter'): _cell(60.0, math.nan, 1)}
   lines = extra_study.claim(cells, [a, b, c, d], (a, b, c, d))
+  # Each line ends with the paper's own gap there (its Table 2, adapters -
+  # full FT): 60.6 - 63.8, 71.7 - 71.6, 92.9 - 92.5, 84.1 - 85.3.
   assert lines[1:] == [
       '- Progressive stance: adapters 52.8 vs full fine-tuning 60.5 (-7.7 '
-      'points, more than twice the s.e.m. 1.0).',
+      'points, more than twice the s.e.m. 1.0; the paper: -3.2).',
       '- Progressive opinion: adapters 89.6 vs full fine-tuning 91.7 (-2.1 '
       'points: behind, but within twice the s.e.m. 1.6, so not a clear '
-      'failure).',
+      'failure; the paper: +0.1).',
       '- Corporate messaging: adapters 79.7 vs full fine-tuning 80.0 (-0.3 '
-      'points: within 0.5 points or better).',
+      'points: within 0.5 points or better; the paper: +0.4).',
       '- Disasters: adapters 60.0 vs full fine-tuning 70.0 (-10.0 points: '
-      'behind; s.e.m. unknown (one seed)).']
+      'behind; s.e.m. unknown (one seed); the paper: -1.2).']
+  # Mean of the four: (-3.2 + 0.1 + 0.4 - 1.2) / 4 = -0.975.
+  assert "(the paper's gap on them: -1.0): adapters" in lines[0]
+
+
+def test_paper_gap_is_left_out_where_the_paper_has_no_such_dataset():
+  assert extra_study.paper_gap(['extra:not_in_the_paper']) is None
+  assert extra_study.paper_gap(
+      ['extra:not_in_the_paper', 'extra:global_warming']) == pytest.approx(
+          82.7 - 84.2)
