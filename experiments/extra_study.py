@@ -525,35 +525,36 @@ def budget_table(results: Sequence[Result],
   factor = extra_config.TABLE2_BUDGET_FACTOR
   header = ['Dataset', 'Method', 'Configuration', 'Table 2 cell',
             f'{factor}x the epochs', 'Change']
-  rows, longer = [], {}
-  for (task, method), cell in sorted(cells.items()):
-    if method not in extra_config.TABLE2_BUDGET_METHODS:
-      continue
-    key = cell.key[:4] + (factor * cell.key[4],)
-    tests = _test_accuracies(map(study.run_row, study.runs_of(results, key)))
-    if not tests:
-      continue
-    mean, _, sem = study.mean_std_sem(tests)
-    longer[(task, method)] = (mean, sem)
-    spread = '' if math.isnan(sem) else f' ± {sem:.1f}'
-    rows.append([_label(task), METHOD_LABELS[method],
-                 _config_text(method, cell.key).rsplit(', ', 1)[0],
-                 f'{_ours(cell)}, {cell.key[4]:g} ep',
-                 f'{mean:.1f}{spread} (n={len(tests)}), {key[4]:g} ep',
-                 f'{mean - cell.mean:+.1f}'])
 
   def gap(adapter, full):  # (mean, s.e.m.) each -> "-0.3 ± 1.2".
     spread = math.hypot(adapter[1], full[1])
     return f'{adapter[0] - full[0]:+.1f}' + (
         '' if math.isnan(spread) else f' ± {spread:.1f}')
 
-  for task in sorted({t for t, _ in longer}):
-    if all((task, m) in longer for m in ('full', 'adapter')):
+  rows = []
+  for task in task_order(results):  # Table 2's order; each gap under its pair.
+    longer = {}
+    for method in sorted(extra_config.TABLE2_BUDGET_METHODS):  # Adapters first.
+      cell = cells.get((task, method))
+      if cell is None:
+        continue
+      key = cell.key[:4] + (factor * cell.key[4],)
+      tests = _test_accuracies(map(study.run_row, study.runs_of(results, key)))
+      if not tests:
+        continue
+      mean, _, sem = study.mean_std_sem(tests)
+      longer[method] = (mean, sem)
+      spread = '' if math.isnan(sem) else f' ± {sem:.1f}'
+      rows.append([_label(task), METHOD_LABELS[method],
+                   _config_text(method, cell.key).rsplit(', ', 1)[0],
+                   f'{_ours(cell)}, {cell.key[4]:g} ep',
+                   f'{mean:.1f}{spread} (n={len(tests)}), {key[4]:g} ep',
+                   f'{mean - cell.mean:+.1f}'])
+    if 'full' in longer and 'adapter' in longer:
       short = [(cells[(task, m)].mean, cells[(task, m)].sem)
                for m in ('adapter', 'full')]
       rows.append([_label(task), 'Adapters - full FT (± s.e.m.)', '',
-                   gap(*short), gap(longer[(task, 'adapter')],
-                                    longer[(task, 'full')]), ''])
+                   gap(*short), gap(longer['adapter'], longer['full']), ''])
   return header, rows
 
 

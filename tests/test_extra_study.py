@@ -241,6 +241,34 @@ def test_budget_check_sits_beside_the_table_and_never_fills_it(runs_dir,
        f'{np.hypot(adapter_sem, full_sem):.1f}', '']]
 
 
+def test_budget_rows_follow_table2_order_with_each_gap_under_its_pair(
+    runs_dir, tmp_path):
+  # Disasters sorts first by name but has 8,688 training examples to
+  # progressive stance's 927, so Table 2 (smallest first) lists it second.
+  a, b = 'extra:progressive_stance', 'extra:disasters'
+  _write(runs_dir, 'b-m64-ep12-s0', b, 'adapter', 0, 0.99, 0.60, size=64,
+         epochs=12.0, train=8688, classes=2)
+  _write(runs_dir, 'b-full-ep12-s0', b, 'full', 0, 0.99, 0.62, lr=5e-5,
+         epochs=12.0, train=8688, classes=2)
+  _write(runs_dir, 'a-m8-ep20-s0', a, 'adapter', 0, 0.99, 0.75, size=8,
+         epochs=20.0)
+  _write(runs_dir, 'a-full-ep20-s0', a, 'full', 0, 0.99, 0.81, lr=5e-5,
+         epochs=20.0)
+  extra_study.write_study(str(runs_dir), str(tmp_path / 'out'))
+  text = (tmp_path / 'out' / 'report.md').read_text()
+  budget = text[text.index('## Is the gap the CPU budget'):]
+  budget = budget[:budget.index('\n## ')]
+  rows = [[c.strip() for c in l.split('|')[1:3]] for l in budget.splitlines()
+          if l.startswith('| ') and not l.startswith('| Dataset')]
+  gap = 'Adapters - full FT (± s.e.m.)'
+  assert rows == [['Progressive stance', 'Adapters'],
+                  ['Progressive stance', 'Full FT'],
+                  ['Progressive stance', gap],
+                  ['Disasters', 'Adapters'],
+                  ['Disasters', 'Full FT'],
+                  ['Disasters', gap]]
+
+
 def test_hand_written_discussion_is_checked_against_the_report(runs_dir,
                                                               tmp_path):
   out = tmp_path / 'out'
